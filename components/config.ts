@@ -105,7 +105,7 @@ const hostSchema = z
           })
           .strict(),
         privateIp: z.string().ip({ version: "v4" }).optional().describe("the host's address on the private network (default: assigned)"),
-        labels: z.record(z.string()).default({}),
+        labels: z.record(z.string()).default({}).describe("Hetzner labels"),
       })
       .strict(),
     z
@@ -143,11 +143,17 @@ const roleSchema = z
         proxy: z
           .union([
             z.boolean(),
-            z.object({ hosts: z.array(z.string()).optional(), ssl: z.boolean().optional(), appPort: z.number().int().min(1).max(65535).optional() }).strict(),
+            z
+              .object({
+                hosts: z.array(z.string()).optional().describe("domains for this role (default railhead:proxy.hosts)"),
+                ssl: z.boolean().optional().describe("default railhead:proxy.ssl"),
+                appPort: z.number().int().min(1).max(65535).optional().describe("default railhead:proxy.appPort"),
+              })
+              .strict(),
           ])
           .optional()
           .describe("proxy this role (default: only the primary role `web`)"),
-        stopTimeout: z.number().int().min(1).max(3600).optional(),
+        stopTimeout: z.number().int().min(1).max(3600).optional().describe("docker stop -t for this role (default railhead:stopTimeout)"),
       })
       .strict(),
   ])
@@ -161,7 +167,7 @@ const proxySchema = z
     appPort: z.number().int().min(1).max(65535).default(80).describe("the port the app listens on in its container (default 80)"),
     healthcheck: z
       .object({
-        path: z.string().startsWith("/").default("/up"),
+        path: z.string().startsWith("/").default("/up").describe("answers 2xx when the app is up (Rails 8: /up)"),
         interval: seconds(1, "between checks"),
         timeout: seconds(5, "per check"),
       })
@@ -170,8 +176,8 @@ const proxySchema = z
     responseTimeout: seconds(30, "longest request"),
     deployTimeout: seconds(30, "for a new release to become healthy"),
     drainTimeout: seconds(30, "for in-flight requests on the old release"),
-    httpPort: z.number().int().min(1).max(65535).default(80),
-    httpsPort: z.number().int().min(1).max(65535).default(443),
+    httpPort: z.number().int().min(1).max(65535).default(80).describe("host port for HTTP"),
+    httpsPort: z.number().int().min(1).max(65535).default(443).describe("host port for HTTPS (with ssl)"),
     bindIps: z.array(z.string().ip()).default([]).describe("host addresses to publish the proxy on (default all)"),
     image: z.string().default("haproxy:2.6-bookworm").describe("HAProxy image (an official, pinned tag)"),
     tlsImage: z.string().default("caddy:2.10-alpine").describe("Caddy image for the TLS front"),
@@ -181,26 +187,26 @@ const proxySchema = z
 const registrySchema = z
   .object({
     server: z.string().min(1).describe("registry host, e.g. ghcr.io"),
-    username: z.string().min(1),
+    username: z.string().min(1).describe("registry user"),
     password: secretRef,
   })
   .strict();
 
 const builderSchema = z
   .object({
-    context: z.string().default("."),
-    dockerfile: z.string().default("Dockerfile"),
-    target: z.string().optional(),
-    args: z.record(z.string()).default({}),
+    context: z.string().default(".").describe("build context, relative to the project"),
+    dockerfile: z.string().default("Dockerfile").describe("Dockerfile path inside the context"),
+    target: z.string().optional().describe("build stage"),
+    args: z.record(z.string()).default({}).describe("build args (not secret)"),
     secrets: z.array(z.string().regex(ENV_NAME_RE)).default([]).describe("names of keys in railhead:secrets exposed as build secrets"),
-    platform: z.string().default("linux/amd64"),
+    platform: z.string().default("linux/amd64").describe("target platform of the hosts"),
   })
   .strict();
 
 const sshSchema = z
   .object({
     user: z.string().min(1).default("deploy").describe("SSH user (default deploy; hcloud hosts get it from cloud-init)"),
-    port: z.number().int().min(1).max(65535).default(22),
+    port: z.number().int().min(1).max(65535).default(22).describe("SSH port"),
     privateKey: secretRef.optional(),
     publicKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/).optional().describe("public half of privateKey; installed on hcloud hosts"),
     allowFrom: z.array(z.string().regex(CIDR_RE)).default(["0.0.0.0/0", "::/0"]).describe("CIDRs the firewall lets reach port 22"),
@@ -209,9 +215,9 @@ const sshSchema = z
 
 const networkSchema = z
   .object({
-    ipRange: z.string().regex(CIDR_RE).default("10.0.0.0/16"),
-    subnet: z.string().regex(CIDR_RE).default("10.0.1.0/24"),
-    zone: z.string().default("eu-central"),
+    ipRange: z.string().regex(CIDR_RE).default("10.0.0.0/16").describe("the private network"),
+    subnet: z.string().regex(CIDR_RE).default("10.0.1.0/24").describe("the hosts' subnet inside it"),
+    zone: z.string().default("eu-central").describe("Hetzner network zone of the locations used"),
   })
   .strict();
 
