@@ -23,9 +23,9 @@ stage() {
   if ((rc == 0)); then results+=("pass"); else results+=("FAIL($rc)"); failed_stages=$((failed_stages + 1)); fi
 }
 
-count() { # sums "ℹ <what> N" lines of node's spec reporter over all stage logs
+count() { # sums node's closing "# pass N" (tap) or "ℹ pass N" (spec) lines over all stage logs
   local what=$1
-  cat "$logdir"/*.log 2>/dev/null | sed -n "s/^ℹ $what \([0-9][0-9]*\)$/\1/p" | awk '{s+=$1} END {print s+0}'
+  cat "$logdir"/*.log 2>/dev/null | sed -n -E "s/^(# |ℹ )$what ([0-9]+)$/\2/p" | awk '{s+=$1} END {print s+0}'
 }
 
 rm -f "$logdir"/*.log
