@@ -313,6 +313,8 @@ export interface DeployConfig {
   readonly network?: { ipRange: string; subnet: string; zone: string };
   /** Roles in stack-file order; the primary role (`web`, else the first proxied) first. */
   readonly roles: RoleConfig[];
+  /** The service-wide env (`railhead:env`); a role's own env is laid over it. */
+  readonly env: { clear: Record<string, string>; secret: string[] };
   readonly primaryRole: string;
   readonly proxy: ProxySettings;
   readonly boot: { limit?: number | string; wait: number };
@@ -672,6 +674,16 @@ function normalize(c: RawConfig, raw: RawStackConfig, secretNames: string[], pro
   if (!roles.some((r) => r.proxy) && c.proxy.hosts.length > 0) problems.push(problem(["proxy", "hosts"], "no role is proxied, so these domains route nowhere"));
 
   c.env.secret.forEach((name, i) => requireSecret(["env", "secret", i], name));
+  // An env file holds one KEY=VALUE line per variable; a line break would split a value.
+  const lineBreaks = (clear: Record<string, string | number | boolean>, at: Array<string | number>) => {
+    for (const [k, v] of Object.entries(clear)) {
+      if (typeof v === "string" && /[\r\n\0]/.test(v)) problems.push(problem([...at, k], "contains a line break; an env file holds one line per variable (encode it, e.g. base64)"));
+    }
+  };
+  lineBreaks(c.env.clear, ["env", "clear"]);
+  for (const [roleName, r] of Object.entries(c.servers)) {
+    if ("env" in r && r.env) lineBreaks(r.env.clear, ["servers", roleName, "env", "clear"]);
+  }
   for (const k of c.env.secret) if (k in c.env.clear) problems.push(problem(["env", "clear", k], `"${k}" is both clear and secret; keep it only in env.secret`));
 
   // Boot limit
@@ -705,6 +717,7 @@ function normalize(c: RawConfig, raw: RawStackConfig, secretNames: string[], pro
     hosts,
     network: c.network,
     roles,
+    env: { clear: Object.fromEntries(Object.entries(c.env.clear).map(([k, v]) => [k, str(v)])), secret: c.env.secret },
     primaryRole,
     proxy: {
       healthcheck: c.proxy.healthcheck,

@@ -32,13 +32,18 @@ export function shellQuote(word: string): string {
 }
 
 /**
- * Builds `bash "$HOME/.railhead/bin/railhead-host-<hash>" --host-label <host> <argv...>`.
+ * Builds `RAILHEAD_HOST_IDENTITY=<id> bash "$HOME/.railhead/bin/railhead-host-<hash>" --host-label <host> <argv...>`.
  * Inputs may be Outputs (e.g. an address); never pass a secret here: use stdin.
+ *
+ * The identity prefix is there for Pulumi, not for the tool: a rebuilt hcloud server keeps its
+ * PrimaryIp, so the connection does not change and nothing would re-run on the new, empty server.
+ * With the server id in every command string, a rebuild changes every command on that host, which
+ * is an update that re-runs it (DESIGN.md decision 3). The tool ignores the variable.
  */
 export function toolCommand(host: HostHandle, argv: pulumi.Input<string>[]): pulumi.Output<string> {
-  return pulumi.all(argv).apply((words) => {
+  return pulumi.all([host.identity, pulumi.all(argv)]).apply(([identity, words]) => {
     const toolPath = host.toolPath.startsWith("$HOME/") ? `"$HOME/${host.toolPath.slice(6)}"` : shellQuote(host.toolPath);
-    return ["bash", toolPath, "--host-label", shellQuote(host.hostName), ...words.map(shellQuote)].join(" ");
+    return [`RAILHEAD_HOST_IDENTITY=${shellQuote(identity)}`, "bash", toolPath, "--host-label", shellQuote(host.hostName), ...words.map(shellQuote)].join(" ");
   });
 }
 

@@ -1,0 +1,227 @@
+// The whole deploy as one graph (DESIGN.md decision 5):
+//   host ready -> host tool -> app network -> proxy -> accessories -> Litestream restore
+//   -> migrate once on the primary host -> web releases in boot groups -> job releases.
+// Everything that can be wrong with the config is found before the first resource is registered.
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, loadConfig, type ConfigProblem, type DeployConfig, type LoadedConfig, type RoleConfig } from "./config";
+import { bundleHostTool, type HostToolBundle } from "./host-tool/bundle";
+import { HcloudBase, hcloudName } from "./hcloud-base";
+import { Host } from "./host";
+import { Proxy, type ProxyService } from "./proxy";
+import { envFile, mergeEnv, Migrate, type ReleaseSpec } from "./release";
+import { WebRole } from "./web-role";
+import { JobRole } from "./job-role";
+
+export interface RailheadOptions {
+  /** The host tool to upload; default: bundled from components/host-tool. */
+  readonly tool?: HostToolBundle;
+}
+
+export interface HostOutput {
+  readonly kind: string;
+  readonly address: pulumi.Output<string>;
+  readonly privateAddress: pulumi.Output<string | undefined>;
+}
+
+export interface RailheadOutputs {
+  readonly service: string;
+  readonly stack: string;
+  readonly image: string;
+  readonly version: string;
+  readonly hosts: Record<string, HostOutput>;
+  /** Where the app answers: its domains, or each proxied host's address. */
+  readonly urls: pulumi.Output<string[]>;
+}
+
+export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): RailheadOutputs {
+  // Nothing below may register a resource before every check has passed.
+  const { config, secrets } = loaded ?? loadConfig();
+  const plan = planDeploy(config);
+  const tool = options.tool ?? bundleHostTool();
+  const envByRole = Object.fromEntries(config.roles.map((r) => [r.name, envFile(mergeEnv(config.env, r.env), secrets)]));
+
+  // 1. What Hetzner hosts share.
+  const base = plan.hcloudPrefix
+    ? new HcloudBase("hcloud", {
+        prefix: plan.hcloudPrefix,
+        publicKey: config.ssh.publicKey ?? "",
+        sshAllowFrom: config.ssh.allowFrom,
+        network: config.network,
+      })
+    : undefined;
+
+  // 2. Hosts: ready, tool uploaded, checked, app network, registry login.
+  const privateKey = config.ssh.privateKeySecret ? secrets[config.ssh.privateKeySecret] : undefined;
+  const registry = config.registry
+    ? { server: config.registry.server, username: config.registry.username, password: secrets[config.registry.passwordSecret] }
+    : undefined;
+  const hosts: Record<string, Host> = {};
+  for (const h of Object.values(config.hosts)) {
+    hosts[h.name] = new Host(`host-${h.name}`, {
+      config: h,
+      sshUser: config.ssh.user,
+      privateKey,
+      tool,
+      hcloud: base && config.ssh.publicKey ? { base, publicKey: config.ssh.publicKey, protectAddress: plan.dnsHosts.has(h.name) } : undefined,
+      registry,
+    });
+  }
+
+  // 3. A proxy on every host of a proxied role, with a backend per proxied role there.
+  const proxies: Record<string, Proxy> = {};
+  for (const [hostName, services] of plan.proxyServices) {
+    proxies[hostName] = new Proxy(`proxy-${hostName}`, { host: hosts[hostName], settings: config.proxy, services });
+  }
+  const proxyReady = Object.values(proxies).flatMap((p) => p.ready);
+
+  // 4. >>> Accessories (components/accessory.ts, being written separately) compose HERE: after the
+  //    hosts and their app network (and the proxies), before the migration. Each Accessory exposes
+  //    `ready: pulumi.Resource[]`; add them to `accessoryReady` so migrate and every release wait.
+  //    Accessory URLs for the app's env (DATABASE_URL...) join the roles' env before `envByRole`.
+  const accessoryReady: pulumi.Resource[] = [];
+  // 5. >>> Litestream (components/litestream-replica.ts) composes HERE: restore-if-missing on the
+  //    SQLite host before the migration. Add its `ready` to `restoreReady`.
+  const restoreReady: pulumi.Resource[] = [];
+  const dataReady = [...accessoryReady, ...restoreReady];
+
+  // 6. The migration, once, on the primary role's first host, before any web release.
+  const primary = config.roles.find((r) => r.name === config.primaryRole);
+  let migrate: Migrate | undefined;
+  if (config.migrate !== false && primary) {
+    migrate = new Migrate("migrate", {
+      host: hosts[primary.hosts[0]],
+      service: config.service,
+      version: config.version,
+      image: config.image,
+      cmd: config.migrate,
+      env: envByRole[primary.name],
+      after: [...proxyReady, ...dataReady],
+    });
+  }
+  const afterMigrate = [...(migrate ? [migrate.run] : []), ...dataReady];
+
+  // 7. Web roles (proxied), in boot groups; then job roles after the primary role's first group.
+  const spec = (role: RoleConfig): ReleaseSpec => ({
+    service: config.service,
+    image: config.image,
+    version: config.version,
+    retain: config.retain,
+    readinessDelay: config.readinessDelay,
+    role,
+    web: role.proxy ? config.proxy : undefined,
+  });
+  const webRoles: Record<string, WebRole> = {};
+  for (const role of config.roles.filter((r) => r.proxy)) {
+    webRoles[role.name] = new WebRole(role.name, {
+      spec: spec(role),
+      hosts,
+      bootLimit: config.boot.limit,
+      env: envByRole[role.name],
+      after: afterMigrate,
+      proxies,
+    });
+  }
+  const firstWebGroup = primary && webRoles[primary.name] ? webRoles[primary.name].groups[0] ?? [] : [];
+  for (const role of config.roles.filter((r) => !r.proxy)) {
+    new JobRole(role.name, {
+      spec: spec(role),
+      hosts,
+      bootLimit: config.boot.limit,
+      env: envByRole[role.name],
+      after: [...afterMigrate, ...firstWebGroup],
+    });
+  }
+
+  return {
+    service: config.service,
+    stack: config.stack,
+    image: config.image,
+    version: config.version,
+    hosts: Object.fromEntries(
+      Object.values(hosts).map((h) => [h.hostName, { kind: h.kind, address: h.address, privateAddress: h.privateAddress }]),
+    ),
+    urls: appUrls(config, hosts),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning: pure, before any resource
+
+export interface DeployPlan {
+  /** `<service>-<stack>` for Hetzner names, when any host is hcloud. */
+  readonly hcloudPrefix?: string;
+  /** Proxy backends per host, for hosts of proxied roles. */
+  readonly proxyServices: Map<string, ProxyService[]>;
+  /** Hosts whose address a DNS record names (they serve a domain): their PrimaryIp is protected. */
+  readonly dnsHosts: Set<string>;
+}
+
+/** Checks what the schema cannot see (names the graph derives) and lays out the proxies. */
+export function planDeploy(config: DeployConfig): DeployPlan {
+  const problems: ConfigProblem[] = [];
+  const hostList = Object.values(config.hosts);
+  const hcloudPrefix = hostList.some((h) => h.kind === "hcloud") ? `${config.service}-${config.stack}` : undefined;
+  if (hcloudPrefix) {
+    for (const h of hostList.filter((x) => x.kind === "hcloud")) {
+      try {
+        hcloudName(hcloudPrefix, h.name);
+      } catch (e) {
+        problems.push({ path: `railhead:hosts.${h.name}`, message: (e as Error).message, example: "railhead:service: demo" });
+      }
+    }
+  }
+
+  // Release commands are named `<role>-<host>/release` under their role; roles of one kind share a
+  // namespace, so `web` + host `a-1` and `web-a` + host `1` would be the same resource.
+  for (const proxied of [true, false]) {
+    const seen = new Map<string, string>();
+    for (const r of config.roles.filter((x) => Boolean(x.proxy) === proxied)) {
+      for (const h of r.hosts) {
+        const name = `${r.name}-${h}`;
+        const other = seen.get(name);
+        if (other) problems.push({ path: `railhead:servers.${r.name}`, message: `role "${r.name}" on host "${h}" and ${other} would share the resource name "${name}/release"; rename the role or the host` });
+        seen.set(name, `role "${r.name}" on host "${h}"`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const proxyServices = new Map<string, ProxyService[]>();
+  const dnsHosts = new Set<string>();
+  for (const r of config.roles) {
+    if (!r.proxy) continue;
+    const primary = r.name === config.primaryRole;
+    for (const h of r.hosts) {
+      const list = proxyServices.get(h) ?? [];
+      list.push({
+        name: primary ? config.service : `${config.service}-${r.name}`,
+        role: r.name,
+        primary,
+        appPort: r.proxy.appPort,
+        domains: r.proxy.domains,
+        ssl: r.proxy.ssl,
+      });
+      proxyServices.set(h, list);
+      if (r.proxy.domains.length > 0) dnsHosts.add(h);
+    }
+  }
+  return { hcloudPrefix, proxyServices, dnsHosts };
+}
+
+/** The app's URLs: `https://domain` per domain, or the proxied hosts' addresses without domains. */
+function appUrls(config: DeployConfig, hosts: Record<string, Host>): pulumi.Output<string[]> {
+  const port = (ssl: boolean) => {
+    const p = ssl ? config.proxy.httpsPort : config.proxy.httpPort;
+    return p === (ssl ? 443 : 80) ? "" : `:${p}`;
+  };
+  const urls: pulumi.Output<string>[] = [];
+  for (const r of config.roles) {
+    if (!r.proxy) continue;
+    if (r.proxy.domains.length > 0) {
+      for (const d of r.proxy.domains) urls.push(pulumi.output(`${r.proxy.ssl ? "https" : "http"}://${d}${port(r.proxy.ssl)}`));
+    } else {
+      for (const h of r.hosts) urls.push(hosts[h].address.apply((a) => `http://${a}${port(false)}`));
+    }
+  }
+  return pulumi.all(urls).apply((u) => [...new Set(u)]);
+}
