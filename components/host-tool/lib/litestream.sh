@@ -1,0 +1,511 @@
+#!/usr/bin/env bash
+# litestream.sh: SQLite replication with Litestream 0.3.13 (DESIGN.md decision 8), the backup
+# drills and Postgres dumps.
+# - One long-lived replicate container per host per service (<service>-litestream), sharing the
+#   app's storage volume and running as the app's UID; never inside app containers, because two
+#   replicators on one database lose data silently (research/litestream.md B4).
+# - `litestream restore` restores each database that is missing, before the first release.
+# - `drill sqlite|postgres` proves the newest backup restores; `drill schedule` runs it from cron.
+# stdin of litestream/drill sqlite: the rendered litestream.yml, the line `### railhead:env ###`,
+# then the credentials env file. The YAML holds no secret; the env file is kept 0600.
+# Uses the dp_ helpers from accessory.sh.
+
+LS_SEPARATOR='### railhead:env ###'
+
+litestream_usage() {
+  cat <<'EOF'
+Usage: railhead-host litestream replicate --service S --volume V --image IMG [--uid 1000] [--network host] < stdin
+       railhead-host litestream restore   --service S --volume V --image IMG [--uid 1000] [--network host] < stdin
+       railhead-host litestream remove    --service S
+       railhead-host litestream status    --service S
+
+stdin: litestream.yml (litestream 0.3.13, absolute paths), a line `### railhead:env ###`, then the
+credentials env file (LITESTREAM_ACCESS_KEY_ID=..., LITESTREAM_SECRET_ACCESS_KEY=...; empty for a
+file replica). Both are kept under the state dir (env 0600) for the scheduled drill.
+
+replicate: one container <service>-litestream per host, `litestream replicate`, as --uid, with the
+  storage volume V mounted where the YAML's database paths live. The same spec twice changes
+  nothing; a changed spec stops the old replicator (final sync) before the new one starts, so two
+  never run at once.
+restore:   for each database: `litestream restore -if-db-not-exists -if-replica-exists`. Run it
+  before the first release on a host; a database that exists is left alone.
+remove:    stops and removes the replicator (the volume, the database and the replicas stay).
+
+--network host (default): the replicator only makes outbound connections to the replica store.
+EOF
+}
+
+drill_usage() {
+  cat <<'EOF'
+Usage: railhead-host drill sqlite   --service S --volume V --image IMG --sqlite-image IMG [--uid 1000] [--tables 3] [--tolerance 1] [< stdin]
+       railhead-host drill postgres --service S --name N --target DIR [--prefix P] [--dump] [--tables 3] [--tolerance 1]
+       railhead-host drill schedule --service S --cron "M H * * *" --kind sqlite|postgres [--id ID] -- DRILL-ARGS...
+       railhead-host drill unschedule --service S --kind sqlite|postgres [--id ID]
+
+sqlite: restores the newest replica of each database into a scratch volume, runs PRAGMA
+  integrity_check, compares the row counts of the largest tables with the live database, prints a
+  report and exits 1 on any failure. Without stdin it uses the config stored by `litestream replicate`.
+  --sqlite-image: an image with the sqlite3 CLI (or python3), e.g. the app image.
+postgres: (with --dump: first runs pg-dump) restores the newest dump from `pg-dump` into a
+  scratch database in the running accessory, compares the row counts of the largest tables with the live database, drops it.
+schedule: installs a cron entry (user crontab) that runs the drill and logs to the state dir;
+  --id tells apart several entries of one kind (default: the kind).
+  Cron, not a systemd timer: it needs no root, and Ubuntu's cloud images ship it. A host without
+  crontab gets a warning and no schedule (the deploy goes on).
+--tolerance: percent of rows the restored copy may lag the live database (default 1; at least 10 rows).
+EOF
+}
+
+pg_dump_usage() {
+  cat <<'EOF'
+Usage: railhead-host pg-dump --service S --name N --target DIR [--prefix P] [--keep 7]
+
+Dumps the Postgres accessory <service>-<name> (pg_dump -Fc, as its POSTGRES_USER, of POSTGRES_DB)
+to DIR/<prefix>/postgres/<name>/<UTC time>.dump on the host (the file replica target), keeping the
+newest --keep dumps.
+EOF
+}
+
+cmd_litestream() {
+  local sub=${1:-}
+  [[ $# -gt 0 ]] && shift
+  case $sub in
+    replicate | restore) litestream_run "$sub" "$@" ;;
+    remove) litestream_remove "$@" ;;
+    status) litestream_status "$@" ;;
+    -h | --help | help) litestream_usage ;;
+    "") dp_usage_error litestream_usage "litestream needs a subcommand" ;;
+    *) dp_usage_error litestream_usage "unknown litestream subcommand \"$sub\"" ;;
+  esac
+}
+
+cmd_drill() {
+  local sub=${1:-}
+  [[ $# -gt 0 ]] && shift
+  case $sub in
+    sqlite) drill_sqlite "$@" ;;
+    postgres) drill_postgres "$@" ;;
+    schedule) drill_schedule "$@" ;;
+    unschedule) drill_unschedule "$@" ;;
+    -h | --help | help) drill_usage ;;
+    "") dp_usage_error drill_usage "drill needs a subcommand" ;;
+    *) dp_usage_error drill_usage "unknown drill subcommand \"$sub\"" ;;
+  esac
+}
+
+cmd_pg_dump() { pg_dump_run "$@"; }
+
+# ---- config handling ------------------------------------------------------------------------
+
+# Splits stdin into DIR/litestream.yml (0644: no secrets, read by the container's UID) and
+# DIR/env (0600). Returns 1 when stdin is empty (the caller then uses what is stored).
+ls_take_stdin() { # dir
+  local dir=$1 raw
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  raw="$dir/stdin.tmp"
+  dp_stdin_to_file "$raw"
+  if [[ ! -s $raw ]]; then rm -f "$raw"; return 1; fi
+  grep -qxF "$LS_SEPARATOR" "$raw" || { rm -f "$raw"; dp_fail litestream "stdin has no line '$LS_SEPARATOR'" "send litestream.yml, that line, then the env file"; }
+  awk -v sep="$LS_SEPARATOR" '$0 == sep { exit } { print }' "$raw" >"$dir/litestream.yml.next"
+  (umask 077 && awk -v sep="$LS_SEPARATOR" 'found { print } $0 == sep { found = 1 }' "$raw" >"$dir/env.next")
+  rm -f "$raw"
+  chmod 644 "$dir/litestream.yml.next"
+  chmod 600 "$dir/env.next"
+  mv -f "$dir/litestream.yml.next" "$dir/litestream.yml"
+  mv -f "$dir/env.next" "$dir/env"
+}
+
+ls_dir() { printf '%s/litestream/%s' "$(dp_state_dir)" "$1"; }
+
+# Database paths (`  - path: "..."` lines, as components/litestream-render.ts writes them).
+ls_db_paths() { sed -n 's/^  - path: "\(.*\)"$/\1/p' "$1"; }
+
+# File replica directories (the `path:` after `type: file`), bind-mounted at the same path.
+ls_file_replica_paths() { awk '/^        type: file$/ { f = 1; next } f && /^        path: / { sub(/^        path: "/, ""); sub(/"$/, ""); print; f = 0 }' "$1"; }
+
+# The storage directory: every database must live directly in it (one volume holds them all).
+ls_storage_dir() { # yml
+  local storage="" p d
+  while IFS= read -r p; do
+    d=${p%/*}
+    [[ -z $storage || $storage == "$d" ]] || dp_fail litestream "databases live in two directories ($storage, $d)" "keep every database directly under the storage directory"
+    storage=$d
+  done < <(ls_db_paths "$1")
+  [[ -n $storage ]] || dp_fail litestream "litestream.yml lists no database" "render the config with components/litestream-render.ts"
+  printf '%s' "$storage"
+}
+
+# Makes DIR (inside a mount) owned by UID, with a one-shot root container of IMAGE.
+ls_chown() { # image uid mount-args... -- path
+  local image=$1 uid=$2
+  shift 2
+  local -a mounts=()
+  while [[ $1 != -- ]]; do mounts+=("$1"); shift; done
+  shift
+  docker run --rm --user 0 --network none --entrypoint chown "${mounts[@]}" "$image" "$uid:$uid" "$@" >/dev/null
+}
+
+# Common docker run arguments for a litestream container.
+ls_run_args() { # dir volume storage uid network -> prints one arg per line
+  local dir=$1 volume=$2 storage=$3 uid=$4 network=$5 r
+  printf '%s\n' --user "$uid:$uid" --network "$network" --env-file "$dir/env" \
+    --volume "$volume:$storage" --volume "$dir/litestream.yml:/etc/litestream.yml:ro" --entrypoint litestream
+  while IFS= read -r r; do printf '%s\n' --volume "$r:$r"; done < <(ls_file_replica_paths "$dir/litestream.yml")
+}
+
+ls_prepare_mounts() { # dir volume storage uid image service
+  local dir=$1 volume=$2 storage=$3 uid=$4 image=$5 service=$6 r
+  dp_ensure_volume "$volume" "$service" "storage"
+  local -a mounts=(--volume "$volume:$storage") paths=("$storage")
+  while IFS= read -r r; do mounts+=(--volume "$r:$r"); paths+=("$r"); done < <(ls_file_replica_paths "$dir/litestream.yml")
+  ls_chown "$image" "$uid" "${mounts[@]}" -- "${paths[@]}"
+}
+
+# ---- replicate / restore --------------------------------------------------------------------
+
+litestream_run() {
+  local action=$1
+  shift
+  local service="" volume="" image="" uid=1000 network=host
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --volume) dp_need_value "$1" $#; volume=$2; shift 2 ;;
+      --image) dp_need_value "$1" $#; image=$2; shift 2 ;;
+      --uid) dp_need_value "$1" $#; uid=$2; shift 2 ;;
+      --network) dp_need_value "$1" $#; network=$2; shift 2 ;;
+      --host-identity) dp_need_value "$1" $#; shift 2 ;;
+      -h | --help) litestream_usage; return 0 ;;
+      *) dp_usage_error litestream_usage "unknown option \"$1\" for litestream $action" ;;
+    esac
+  done
+  [[ -n $service && -n $volume && -n $image ]] || dp_usage_error litestream_usage "litestream $action needs --service, --volume and --image"
+  dp_check_name service "$service"
+  [[ $uid =~ ^[0-9]+$ ]] || dp_usage_error litestream_usage "--uid must be numeric"
+  local dir step="litestream $service"
+  dir=$(ls_dir "$service")
+  ls_take_stdin "$dir" || [[ -f $dir/litestream.yml ]] || dp_fail "$step" "no config on stdin and none stored" "send the rendered litestream.yml on stdin"
+  local storage
+  storage=$(ls_storage_dir "$dir/litestream.yml")
+  dp_ensure_image "$image"
+  local -a args=()
+  mapfile -t args < <(ls_run_args "$dir" "$volume" "$storage" "$uid" "$network")
+  if [[ $action == restore ]]; then litestream_restore "$dir" "$volume" "$storage" "$uid" "$image" "$service" "${args[@]}"; return; fi
+
+  local container="$service-litestream" spec
+  spec=$( {
+    printf '%s\n' "image=$image" "volume=$volume" "uid=$uid" "network=$network"
+    dp_sha <"$dir/litestream.yml"
+    dp_sha <"$dir/env"
+  } | dp_sha)
+  if dp_container_exists "$container" && [[ "$(dp_container_label "$container" railhead.spec)" == "$spec" ]]; then
+    dp_container_running "$container" || docker start "$container" >/dev/null
+    dp_log "$step" "replicator already current"
+    return 0
+  fi
+  ls_prepare_mounts "$dir" "$volume" "$storage" "$uid" "$image" "$service"
+  if dp_container_exists "$container"; then
+    # SIGTERM makes litestream sync a last time; only then does the new one start.
+    dp_log "$step" "config changed: stopping the old replicator"
+    docker stop -t 30 "$container" >/dev/null || true
+    docker rm -f "$container" >/dev/null
+  fi
+  docker run -d --name "$container" --restart unless-stopped --label railhead.managed=true \
+    --label "railhead.service=$service" --label railhead.role=litestream --label "railhead.spec=$spec" \
+    "${args[@]}" "$image" replicate -config /etc/litestream.yml -no-expand-env >/dev/null
+  sleep 2
+  if ! dp_container_running "$container"; then
+    dp_print_logs "$container"
+    dp_fail "$step" "the replicator exited" "read the log lines above (config, credentials, endpoint)"
+  fi
+  dp_log "$step" "replicating $(ls_db_paths "$dir/litestream.yml" | wc -l) database(s) from volume $volume as uid $uid"
+}
+
+litestream_restore() { # dir volume storage uid image service run-args...
+  local dir=$1 volume=$2 storage=$3 uid=$4 image=$5 service=$6
+  shift 6
+  local step="litestream $service" db out restored=0
+  ls_prepare_mounts "$dir" "$volume" "$storage" "$uid" "$image" "$service"
+  while IFS= read -r db; do
+    if ! out=$(docker run --rm "$@" "$image" restore -config /etc/litestream.yml -no-expand-env -if-db-not-exists -if-replica-exists "$db" 2>&1); then
+      printf '%s\n' "$out" | sed 's/^/    /' >&2
+      dp_fail "$step" "restore of $db failed" "check the replica with: litestream snapshots -config /etc/litestream.yml $db"
+    fi
+    case $out in
+      *"already exists"*) dp_log "$step" "$db exists: left alone" ;;
+      *"no matching backups"* | *"no backups"* | *"no replicas"* | "") dp_log "$step" "$db: no replica yet, starts empty" ;;
+      *) dp_log "$step" "$db restored from the replica"; restored=$((restored + 1)) ;;
+    esac
+  done < <(ls_db_paths "$dir/litestream.yml")
+  dp_log "$step" "restore done ($restored restored)"
+}
+
+litestream_remove() {
+  local service=""
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      -h | --help) litestream_usage; return 0 ;;
+      *) dp_usage_error litestream_usage "unknown option \"$1\" for litestream remove" ;;
+    esac
+  done
+  [[ -n $service ]] || dp_usage_error litestream_usage "litestream remove needs --service"
+  docker stop -t 30 "$service-litestream" >/dev/null 2>&1 || true
+  docker rm -f "$service-litestream" >/dev/null 2>&1 || true
+  dp_log "litestream $service" "replicator removed; the storage volume and the replicas are kept"
+}
+
+litestream_status() {
+  local service=${2:-}
+  [[ ${1:-} == --service && -n $service ]] || dp_usage_error litestream_usage "litestream status needs --service"
+  docker container inspect -f '{{.Name}} {{.State.Status}} restarts={{.RestartCount}} image={{.Config.Image}}' "$service-litestream" 2>/dev/null ||
+    { echo "$service-litestream absent"; return 1; }
+}
+
+# ---- drills ---------------------------------------------------------------------------------
+
+# Prints `integrity <result>` then `<table> <rows>` lines for a database, with sqlite3 or python3.
+# shellcheck disable=SC2016 # runs in the container, which expands it
+DRILL_SQLITE_SCRIPT='
+db=$1
+if command -v sqlite3 >/dev/null 2>&1; then
+  printf "integrity %s\n" "$(sqlite3 -readonly "$db" "PRAGMA integrity_check;" 2>&1 | tr "\n" " ")"
+  for t in $(sqlite3 -readonly "$db" "SELECT name FROM sqlite_master WHERE type=\"table\" AND name NOT LIKE \"sqlite_%\" AND name NOT LIKE \"_litestream%\";"); do
+    printf "%s %s\n" "$t" "$(sqlite3 -readonly "$db" "SELECT count(*) FROM \"$t\";")"
+  done
+else
+  python3 - "$db" <<PY
+import sqlite3, sys
+c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+print("integrity " + " ".join(r[0] for r in c.execute("PRAGMA integrity_check")))
+for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type=\"table\" AND name NOT LIKE \"sqlite_%\" AND name NOT LIKE \"_litestream%\""):
+    print(t, c.execute("SELECT count(*) FROM \"%s\"" % t).fetchone()[0])
+PY
+fi'
+
+# Compares table counts: restored file vs live file ("table rows" lines). Prints the report;
+# returns 1 on a failure. Largest N tables of the live database.
+drill_compare() { # label tables tolerance restored-file live-file
+  local label=$1 tables=$2 tol=$3 restored=$4 live=$5 failed=0 t n r allowed
+  while read -r t n; do
+    r=$(awk -v t="$t" '$1 == t { print $2 }' "$restored")
+    allowed=$(awk -v n="$n" -v p="$tol" 'BEGIN { a = int(n * p / 100); if (a < 10) a = 10; print a }')
+    if [[ -z $r ]]; then
+      printf '  %s table=%s live=%s restored=missing FAIL\n' "$label" "$t" "$n"; failed=1
+    elif ((r > n || n - r > allowed)); then
+      printf '  %s table=%s live=%s restored=%s FAIL (allowed lag %s rows)\n' "$label" "$t" "$n" "$r" "$allowed"; failed=1
+    else
+      printf '  %s table=%s live=%s restored=%s ok\n' "$label" "$t" "$n" "$r"
+    fi
+  done < <(sort -k2,2nr "$live" | head -n "$tables")
+  return "$failed"
+}
+
+drill_sqlite() {
+  local service="" volume="" image="" sqlite_image="" uid=1000 network=host tables=3 tol=1
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --volume) dp_need_value "$1" $#; volume=$2; shift 2 ;;
+      --image) dp_need_value "$1" $#; image=$2; shift 2 ;;
+      --sqlite-image) dp_need_value "$1" $#; sqlite_image=$2; shift 2 ;;
+      --uid) dp_need_value "$1" $#; uid=$2; shift 2 ;;
+      --network) dp_need_value "$1" $#; network=$2; shift 2 ;;
+      --tables) dp_need_value "$1" $#; tables=$2; shift 2 ;;
+      --tolerance) dp_need_value "$1" $#; tol=$2; shift 2 ;;
+      --host-identity) dp_need_value "$1" $#; shift 2 ;;
+      -h | --help) drill_usage; return 0 ;;
+      *) dp_usage_error drill_usage "unknown option \"$1\" for drill sqlite" ;;
+    esac
+  done
+  [[ -n $service && -n $volume && -n $image && -n $sqlite_image ]] || dp_usage_error drill_usage "drill sqlite needs --service, --volume, --image and --sqlite-image"
+  [[ $tables =~ ^[0-9]+$ && $tol =~ ^[0-9]+(\.[0-9]+)?$ && $uid =~ ^[0-9]+$ ]] || dp_usage_error drill_usage "--tables, --uid and --tolerance must be numbers"
+  local dir step="drill $service" started=$SECONDS
+  dir=$(ls_dir "$service")
+  # A scheduled run has no stdin: it uses the config stored by the last `litestream replicate`.
+  local cfg="$dir/drill"
+  if ls_take_stdin "$cfg"; then :; elif [[ -f $dir/litestream.yml ]]; then cfg=$dir; else
+    dp_fail "$step" "no litestream config on stdin and none stored" "run litestream replicate first, or send the config on stdin"
+  fi
+  local storage scratch="$service-drill-$$" work
+  storage=$(ls_storage_dir "$cfg/litestream.yml")
+  dp_ensure_image "$image"
+  dp_ensure_image "$sqlite_image"
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: the names are fixed for this run
+  trap "docker volume rm -f '$scratch' >/dev/null 2>&1; rm -rf '$work'" EXIT
+  docker volume create --label railhead.managed=true --label "railhead.service=$service" --label railhead.owner=drill "$scratch" >/dev/null
+  ls_chown "$image" "$uid" --volume "$scratch:/drill" -- /drill
+  local -a args=()
+  mapfile -t args < <(ls_run_args "$cfg" "$volume" "$storage" "$uid" "$network")
+  local db base failed=0 out
+  dp_log "$step" "restoring the newest replica of each database into scratch volume $scratch"
+  while IFS= read -r db; do
+    base=${db##*/}
+    if ! out=$(docker run --rm "${args[@]}" --volume "$scratch:/drill" "$image" restore -config /etc/litestream.yml -no-expand-env -o "/drill/$base" "$db" 2>&1); then
+      printf '  %s restore FAIL: %s\n' "$base" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+      failed=1
+      continue
+    fi
+    docker run --rm --user "$uid:$uid" --network none --volume "$scratch:/drill" --entrypoint sh "$sqlite_image" -c "$DRILL_SQLITE_SCRIPT" drill "/drill/$base" >"$work/restored" 2>&1 || true
+    docker run --rm --user "$uid:$uid" --network none --volume "$volume:$storage" --entrypoint sh "$sqlite_image" -c "$DRILL_SQLITE_SCRIPT" drill "$db" >"$work/live" 2>&1 || true
+    local integrity
+    integrity=$(sed -n 's/^integrity //p' "$work/restored")
+    if [[ $integrity != "ok " && $integrity != ok ]]; then
+      printf '  %s integrity_check FAIL: %s\n' "$base" "$(head -c 300 "$work/restored" | tr '\n' ' ')"
+      failed=1
+      continue
+    fi
+    printf '  %s integrity_check ok\n' "$base"
+    grep -v '^integrity ' "$work/restored" >"$work/r" || true
+    grep -v '^integrity ' "$work/live" >"$work/l" || true
+    drill_compare "$base" "$tables" "$tol" "$work/r" "$work/l" || failed=1
+  done < <(ls_db_paths "$cfg/litestream.yml")
+  rm -rf "$cfg/drill"
+  if [[ $failed == 1 ]]; then
+    dp_fail "$step" "backup drill FAILED after $((SECONDS - started))s (report above)" "inspect the replica; a failed drill means a restore would fail or lose data"
+  fi
+  dp_log "$step" "backup drill passed in $((SECONDS - started))s"
+}
+
+pg_dump_run() {
+  local service="" name="" target="" prefix="" keep=7
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
+      --target) dp_need_value "$1" $#; target=$2; shift 2 ;;
+      --prefix) dp_need_value "$1" $#; prefix=$2; shift 2 ;;
+      --keep) dp_need_value "$1" $#; keep=$2; shift 2 ;;
+      -h | --help) pg_dump_usage; return 0 ;;
+      *) dp_usage_error pg_dump_usage "unknown option \"$1\" for pg-dump" ;;
+    esac
+  done
+  [[ -n $service && -n $name && $target == /* ]] || dp_usage_error pg_dump_usage "pg-dump needs --service, --name and an absolute --target"
+  [[ $keep =~ ^[1-9][0-9]*$ ]] || dp_usage_error pg_dump_usage "--keep must be a positive number"
+  local container="$service-$name" step="pg-dump $service-$name" started=$SECONDS
+  dp_container_running "$container" || dp_fail "$step" "$container is not running" "railhead-host accessory boot ..."
+  local image dest stamp
+  image=$(docker container inspect -f '{{.Config.Image}}' "$container")
+  dest="${prefix:-$service}/postgres/$name"
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  # The dump streams from the accessory into a one-shot container that owns the target mount:
+  # the deploy user need not be able to write the replica directory.
+  if ! docker exec "$container" sh -c 'pg_dump -Fc -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"' |
+    docker run --rm -i --user 0 --network none --volume "$target:/target" --entrypoint sh "$image" -c \
+      'set -e; mkdir -p "/target/$1"; cat >"/target/$1/$2.dump.tmp"; mv "/target/$1/$2.dump.tmp" "/target/$1/$2.dump"; ls -1 "/target/$1"/*.dump | sort | head -n -"$3" | xargs -r rm -f' \
+      dump "$dest" "$stamp" "$keep"; then
+    dp_fail "$step" "pg_dump failed" "docker logs $container"
+  fi
+  dp_log "$step" "dumped to $target/$dest/$stamp.dump in $((SECONDS - started))s"
+}
+
+drill_postgres() {
+  local service="" name="" target="" prefix="" tables=3 tol=1 dump=0
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --dump) dump=1; shift ;;
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
+      --target) dp_need_value "$1" $#; target=$2; shift 2 ;;
+      --prefix) dp_need_value "$1" $#; prefix=$2; shift 2 ;;
+      --tables) dp_need_value "$1" $#; tables=$2; shift 2 ;;
+      --tolerance) dp_need_value "$1" $#; tol=$2; shift 2 ;;
+      -h | --help) drill_usage; return 0 ;;
+      *) dp_usage_error drill_usage "unknown option \"$1\" for drill postgres" ;;
+    esac
+  done
+  [[ -n $service && -n $name && $target == /* ]] || dp_usage_error drill_usage "drill postgres needs --service, --name and an absolute --target"
+  local container="$service-$name" step="drill $service-$name" started=$SECONDS work image dest scratch
+  dp_container_running "$container" || dp_fail "$step" "$container is not running" "railhead-host accessory boot ..."
+  if [[ $dump == 1 ]]; then pg_dump_run --service "$service" --name "$name" --target "$target" ${prefix:+--prefix "$prefix"}; fi
+  image=$(docker container inspect -f '{{.Config.Image}}' "$container")
+  dest="${prefix:-$service}/postgres/$name"
+  scratch="railhead_drill_$$"
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "docker exec '$container' sh -c 'dropdb -U \"\$POSTGRES_USER\" --if-exists $scratch' >/dev/null 2>&1; rm -rf '$work'" EXIT
+  local newest
+  newest=$(docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint sh "$image" -c 'ls -1 "/target/$1"/*.dump 2>/dev/null | sort | tail -n 1' ls "$dest")
+  [[ -n $newest ]] || dp_fail "$step" "no dump under $target/$dest" "railhead-host pg-dump --service $service --name $name --target $target"
+  dp_log "$step" "restoring ${newest##*/} into scratch database $scratch"
+  docker exec "$container" sh -c "createdb -U \"\$POSTGRES_USER\" $scratch"
+  local failed=0
+  if ! docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint cat "$image" "$newest" |
+    docker exec -i "$container" sh -c "pg_restore --no-owner --exit-on-error -U \"\$POSTGRES_USER\" -d $scratch" >"$work/restore.log" 2>&1; then
+    printf '  pg_restore FAIL: %s\n' "$(tail -n 3 "$work/restore.log" | tr '\n' ' ')"
+    failed=1
+  else
+    printf '  pg_restore ok\n'
+    local q="SELECT format('%s %s', c.relname, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'"
+    docker exec "$container" sh -c "psql -qAt -U \"\$POSTGRES_USER\" -d \"\${POSTGRES_DB:-\$POSTGRES_USER}\" -c \"$q\"" >"$work/live"
+    docker exec "$container" sh -c "psql -qAt -U \"\$POSTGRES_USER\" -d $scratch -c \"$q\"" >"$work/restored"
+    drill_compare "${newest##*/}" "$tables" "$tol" "$work/restored" "$work/live" || failed=1
+  fi
+  [[ $failed == 0 ]] || dp_fail "$step" "postgres drill FAILED after $((SECONDS - started))s (report above)" "inspect the dumps under $target/$dest"
+  dp_log "$step" "postgres drill passed in $((SECONDS - started))s"
+}
+
+# ---- schedule -------------------------------------------------------------------------------
+
+drill_schedule() {
+  local service="" cron="" kind="" id=""
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --id) dp_need_value "$1" $#; id=$2; shift 2 ;;
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --cron) dp_need_value "$1" $#; cron=$2; shift 2 ;;
+      --kind) dp_need_value "$1" $#; kind=$2; shift 2 ;;
+      --) shift; break ;;
+      -h | --help) drill_usage; return 0 ;;
+      *) dp_usage_error drill_usage "unknown option \"$1\" for drill schedule" ;;
+    esac
+  done
+  [[ -n $service && -n $cron && $# -gt 0 ]] || dp_usage_error drill_usage "drill schedule needs --service, --cron, --kind and the drill arguments after --"
+  [[ $kind == sqlite || $kind == postgres ]] || dp_usage_error drill_usage "--kind must be sqlite or postgres"
+  [[ $cron =~ ^[0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,a-zA-Z-]+\ [0-9*/,a-zA-Z-]+$ ]] || dp_usage_error drill_usage "--cron must be a 5-field cron expression"
+  if ! command -v crontab >/dev/null 2>&1; then
+    # A deploy must not fail for want of cron; say loudly that nothing is scheduled.
+    dp_warn "drill $service" "this host has no crontab, so the $kind drill is NOT scheduled; install cron (apt-get install cron) and re-run, or run it by hand: drill $kind $*"
+    return 0
+  fi
+  local tool marker line logdir w
+  tool=$(readlink -f "$0")
+  marker="# railhead-drill $service ${id:-$kind}"
+  logdir="$(dp_state_dir)/drill"
+  mkdir -p "$logdir"
+  line="$cron"
+  [[ -n ${DOCKER_HOST:-} ]] && line+=" DOCKER_HOST=$(printf '%q' "$DOCKER_HOST")"
+  [[ -n ${RAILHEAD_STATE_DIR:-} ]] && line+=" RAILHEAD_STATE_DIR=$(printf '%q' "$RAILHEAD_STATE_DIR")"
+  line+=" bash $(printf '%q' "$tool") --host-label $(printf '%q' "$(dp_label)") drill $kind"
+  for w in "$@"; do line+=" $(printf '%q' "$w")"; done
+  line+=" </dev/null >>$(printf '%q' "$logdir/$service-${id:-$kind}.log") 2>&1 $marker"
+  local current
+  current=$(crontab -l 2>/dev/null || true)
+  if grep -qxF -- "$line" <<<"$current"; then
+    dp_log "drill $service" "$kind drill already scheduled ($cron)"
+    return 0
+  fi
+  { grep -vF -- "$marker" <<<"$current" | sed '/^$/d' || true; printf '%s\n' "$line"; } | crontab -
+  dp_log "drill $service" "$kind drill scheduled ($cron, log $logdir/$service-${id:-$kind}.log)"
+}
+
+drill_unschedule() {
+  local service="" kind="" id=""
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --id) dp_need_value "$1" $#; id=$2; shift 2 ;;
+      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --kind) dp_need_value "$1" $#; kind=$2; shift 2 ;;
+      -h | --help) drill_usage; return 0 ;;
+      *) dp_usage_error drill_usage "unknown option \"$1\" for drill unschedule" ;;
+    esac
+  done
+  [[ -n $service && -n $kind ]] || dp_usage_error drill_usage "drill unschedule needs --service and --kind"
+  command -v crontab >/dev/null 2>&1 || return 0
+  local current
+  current=$(crontab -l 2>/dev/null || true)
+  { grep -vF -- "# railhead-drill $service ${id:-$kind}" <<<"$current" | sed '/^$/d' || true; } | crontab -
+  dp_log "drill $service" "$kind drill unscheduled"
+}
