@@ -1,0 +1,47 @@
+// TEST EQUIPMENT: a tiny program (local.Command only) that proves the harness's ordering and
+// step semantics; used by scenarios/harness-semantics.test.ts. Config `railhead:phase` selects a
+// variant; `railhead:log` is the file every command appends to.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+
+const cfg = new pulumi.Config("railhead");
+const phase = cfg.require("phase");
+const log = cfg.require("log");
+const say = (word: string, sleep = 0) => `${sleep ? `sleep ${sleep}; ` : ""}echo ${word} >> ${log}; echo ${word}`;
+
+class Group extends pulumi.ComponentResource {
+  constructor(name: string, opts: pulumi.ComponentResourceOptions = {}) {
+    super("test:index:Group", name, {}, opts);
+    new command.local.Command(`${name}/slow-child`, { create: say("child", 0.6) }, { parent: this });
+    this.registerOutputs({});
+  }
+}
+
+const a = new command.local.Command("a", { create: say("a", 0.5), delete: say("del-a") });
+new command.local.Command("b", { create: say(phase === "update" ? "b2" : "b") }, { dependsOn: [a] });
+new command.local.Command("c", { create: a.stdout.apply((s) => say(`c-after-${s}`)) });
+const group = new Group("group");
+new command.local.Command("e", { create: say("e") }, { dependsOn: [group] });
+// replace: triggers change -> new create now, old delete at the end
+new command.local.Command("r", {
+  create: say(phase === "replace" ? "r-create-2" : "r-create-1"),
+  delete: say(phase === "replace" ? "r-delete-2" : "r-delete-1"),
+  triggers: [phase === "replace" ? 2 : 1],
+});
+// update: `update` runs instead of `create` when set
+new command.local.Command("u", { create: say("u-create"), update: say("u-update"), stdin: phase === "update" ? "two" : "one" });
+if (phase !== "remove") {
+  const g = new command.local.Command("g", { create: say("g"), delete: say("del-g") });
+  new command.local.Command("h", { create: say("h"), delete: say("del-h", 0.2) }, { dependsOn: [g] });
+}
+if (phase === "dbr") {
+  new command.local.Command("d", { create: say("d-create-2"), delete: say("d-delete"), triggers: [2] }, { deleteBeforeReplace: true });
+} else {
+  new command.local.Command("d", { create: say("d-create-1"), delete: say("d-delete"), triggers: [1] }, { deleteBeforeReplace: true });
+}
+if (phase !== "unprotect-remove") new command.local.Command("p", { create: say("p"), delete: say("del-p") }, { protect: phase !== "unprotect" });
+if (phase === "fail") {
+  const bad = new command.local.Command("bad", { create: "echo boom-output; exit 3" }, { dependsOn: [a] });
+  new command.local.Command("after-bad", { create: say("after-bad") }, { dependsOn: [bad] });
+}
+export const aOut = a.stdout;
