@@ -1,0 +1,287 @@
+// The assertions every stack file must pass, run by <stack>.test.ts (one process per stack, since
+// the mock runtime is per process). The program runs under Pulumi's mock runtime; tests/support/
+// mocks.ts records each RegisterResourceRequest, so parents, dependencies and secrecy are read as the
+// engine would receive them.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { canary, loadStackFile } from "../support/stack-config";
+import { isSecretWire, plainStrings, setupMocks, settle, unwrap, type Recorder, type Registration } from "../support/mocks";
+import { bootGroups, type DeployConfig } from "../../components/config";
+import { shellQuote } from "../../components/host-command";
+import type { RailheadOutputs } from "../../components/program";
+
+/** A fixed tool so names and command strings do not change with the tool's sources. */
+export const STUB_TOOL = { text: "#!/usr/bin/env bash\necho railhead-host stub\n", hash: "0123456789ab" };
+
+const COMMAND_TYPES = new Set(["command:remote:Command", "command:local:Command"]);
+const EXPECTED_DIR = join(__dirname, "expected");
+
+export function stackSuite(stack: string): void {
+  const fx = loadStackFile(stack);
+  const canaries = Object.values(fx.secretValues);
+  let rec: Recorder;
+  let config: DeployConfig;
+  let outputs: RailheadOutputs;
+  const regs = () => rec.registrations;
+  const byName = (name: string, type?: string): Registration => {
+    const found = regs().filter((r) => r.name === name && (!type || r.type === type));
+    assert.equal(found.length, 1, `expected one registration named ${name}${type ? ` of ${type}` : ""}, found ${found.length}`);
+    return found[0];
+  };
+  const byUrn = (urn: string) => regs().find((r) => r.urn === urn);
+  const commands = () => regs().filter((r) => COMMAND_TYPES.has(r.type));
+  /** Every URN `r` waits for, directly or through what it waits for. */
+  const closure = (r: Registration): Set<string> => {
+    const seen = new Set<string>();
+    const todo = [...r.dependencies];
+    while (todo.length) {
+      const u = todo.pop() as string;
+      if (seen.has(u)) continue;
+      seen.add(u);
+      todo.push(...(byUrn(u)?.dependencies ?? []));
+    }
+    return seen;
+  };
+  const waitsFor = (r: Registration, dep: Registration, direct = false) =>
+    assert.ok((direct ? new Set(r.dependencies) : closure(r)).has(dep.urn), `${r.name} must wait for ${dep.name}${direct ? " (directly)" : ""}`);
+  const releasesOf = (role: string) => config.roles.find((r) => r.name === role)?.hosts.map((h) => byName(`${role}-${h}/release`)) ?? [];
+
+  before(async () => {
+    rec = await setupMocks(stack, fx);
+    const { loadConfig } = await import("../../components/config");
+    const { railhead } = await import("../../components/program");
+    const loaded = loadConfig(fx.raw);
+    config = loaded.config;
+    outputs = railhead(loaded, { tool: STUB_TOOL });
+    await settle();
+  });
+
+  test(`${stack}: resource names match the committed list (stable and per stack)`, () => {
+    const names = regs()
+      .map((r) => `${r.type} ${r.name}`)
+      .sort()
+      .join("\n");
+    const file = join(EXPECTED_DIR, `${stack}.names.txt`);
+    if (process.env.UPDATE_EXPECTED === "1") {
+      mkdirSync(EXPECTED_DIR, { recursive: true });
+      writeFileSync(file, `${names}\n`);
+    }
+    assert.ok(existsSync(file), `${file} is missing; run with UPDATE_EXPECTED=1 once and commit it`);
+    assert.equal(`${names}\n`, readFileSync(file, "utf8"), `resource names changed for ${stack}; a rename replaces resources (add aliases), or update the list with UPDATE_EXPECTED=1`);
+    const urns = regs().map((r) => r.urn);
+    assert.equal(new Set(urns).size, urns.length, "URNs are unique");
+  });
+
+  test(`${stack}: one component per host, proxy per web host, role and release per role host`, () => {
+    const count = (t: string) => regs().filter((r) => r.type === t).length;
+    const hostNames = Object.keys(config.hosts);
+    const webHosts = new Set(config.roles.filter((r) => r.proxy).flatMap((r) => r.hosts));
+    assert.equal(count("railhead:index:Host"), hostNames.length);
+    assert.equal(count("railhead:index:Proxy"), webHosts.size);
+    assert.equal(count("railhead:index:WebRole"), config.roles.filter((r) => r.proxy).length);
+    assert.equal(count("railhead:index:JobRole"), config.roles.filter((r) => !r.proxy).length);
+    assert.equal(count("railhead:index:Migrate"), config.migrate === false ? 0 : 1);
+    const releases = regs().filter((r) => r.name.endsWith("/release"));
+    assert.equal(releases.length, config.roles.reduce((n, r) => n + r.hosts.length, 0));
+    const hcloudHosts = Object.values(config.hosts).filter((h) => h.kind === "hcloud").length;
+    assert.equal(count("hcloud:index/server:Server"), hcloudHosts);
+    assert.equal(count("hcloud:index/primaryIp:PrimaryIp"), hcloudHosts);
+    assert.equal(count("hcloud:index/sshKey:SshKey"), hcloudHosts > 0 ? 1 : 0, "one SSH key per stack, shared");
+    assert.equal(count("hcloud:index/firewall:Firewall"), hcloudHosts > 0 ? 1 : 0);
+    assert.equal(count("hcloud:index/firewallAttachment:FirewallAttachment"), hcloudHosts > 0 ? 1 : 0);
+    assert.equal(count("hcloud:index/network:Network"), hcloudHosts > 0 && config.network ? 1 : 0);
+    assert.equal(count("hcloud:index/serverNetwork:ServerNetwork"), config.network ? hcloudHosts : 0);
+    const remote = Object.values(config.hosts).some((h) => h.kind !== "local");
+    assert.equal(count(remote ? "command:local:Command" : "command:remote:Command"), 0, "commands match the host kind");
+  });
+
+  test(`${stack}: every child has a component parent named after it, every component registers outputs`, () => {
+    for (const r of regs()) {
+      if (!r.custom) {
+        assert.ok(rec.outputsRegistered.has(r.urn), `${r.type} ${r.name} never called registerOutputs`);
+        continue;
+      }
+      const parent = byUrn(r.parent);
+      assert.ok(parent && !parent.custom, `${r.type} ${r.name} has no component parent`);
+      // `<component>/<child>`, or `<component>-<host>/release` under a role.
+      assert.ok(r.name.startsWith(`${parent.name}/`) || r.name.startsWith(`${parent.name}-`), `${r.name} is not named after its parent ${parent.name}`);
+    }
+  });
+
+  test(`${stack}: order host ready -> tool -> check -> proxy -> migrate -> web groups -> jobs`, () => {
+    for (const h of Object.values(config.hosts)) {
+      const tool = byName(`host-${h.name}/tool`);
+      const check = byName(`host-${h.name}/check`);
+      const net = byName(`host-${h.name}/app-network`);
+      if (h.kind === "hcloud") {
+        const ready = byName(`host-${h.name}/cloud-init`);
+        waitsFor(ready, byName(`host-${h.name}/server`), true);
+        waitsFor(tool, ready, true);
+      }
+      waitsFor(check, tool, true);
+      waitsFor(net, check, true);
+    }
+    const webRoles = config.roles.filter((r) => r.proxy);
+    const proxyCommands = regs().filter((r) => r.name.startsWith("proxy-") && r.custom);
+    for (const p of proxyCommands) {
+      const host = p.name.slice("proxy-".length, p.name.indexOf("/"));
+      waitsFor(p, byName(`host-${host}/app-network`), true);
+      waitsFor(p, byName(`host-${host}/check`));
+    }
+    const migrate = config.migrate === false ? undefined : byName("migrate/run");
+    if (migrate) for (const p of proxyCommands) waitsFor(migrate, p, true);
+    for (const role of webRoles) {
+      const groups = bootGroups(role.hosts, config.boot.limit);
+      groups.forEach((group, i) => {
+        for (const h of group) {
+          const rel = byName(`${role.name}-${h}/release`);
+          if (migrate) waitsFor(rel, migrate, true);
+          waitsFor(rel, byName(`proxy-${h}/${role.name === config.primaryRole ? "service" : `service-${role.name}`}`), true);
+          waitsFor(rel, byName(`host-${h}/app-network`), true);
+          if (config.registry) waitsFor(rel, byName(`host-${h}/registry-login`), true);
+          if (i > 0) for (const prev of groups[i - 1]) waitsFor(rel, byName(`${role.name}-${prev}/release`), true);
+          // A release never waits for a later group.
+          if (i + 1 < groups.length) for (const next of groups[i + 1]) assert.ok(!closure(rel).has(byName(`${role.name}-${next}/release`).urn));
+        }
+      });
+    }
+    const primaryFirst = webRoles.find((r) => r.name === config.primaryRole);
+    const firstGroup = primaryFirst ? bootGroups(primaryFirst.hosts, config.boot.limit)[0] : [];
+    for (const role of config.roles.filter((r) => !r.proxy)) {
+      for (const rel of releasesOf(role.name)) {
+        if (migrate) waitsFor(rel, migrate, true);
+        for (const h of firstGroup) waitsFor(rel, byName(`${config.primaryRole}-${h}/release`), true);
+      }
+    }
+  });
+
+  test(`${stack}: commands follow the rules (no triggers, no environment, no previous output in env)`, () => {
+    assert.ok(commands().length > 0);
+    for (const c of commands()) {
+      assert.equal(c.inputs.triggers, undefined, `${c.name} has triggers (a trigger change replaces, and the old delete runs last)`);
+      assert.equal(c.inputs.environment, undefined, `${c.name} uses environment (needs sshd AcceptEnv)`);
+      assert.equal(c.inputs.addPreviousOutputInEnv, false, `${c.name}: addPreviousOutputInEnv must be false`);
+      if (c.type === "command:remote:Command") assert.ok(isSecretWire(c.wire.connection), `${c.name}: the connection holds the key and must be secret`);
+    }
+    for (const c of regs().filter((r) => r.type === "command:remote:CopyToRemote")) {
+      assert.ok(isSecretWire(c.wire.connection), `${c.name}: connection must be secret`);
+      assert.equal(c.inputs.remotePath, `.railhead/bin/railhead-host-${STUB_TOOL.hash}`);
+    }
+  });
+
+  test(`${stack}: release, migrate and proxy commands build the tool's argv`, () => {
+    for (const role of config.roles) {
+      for (const h of role.hosts) {
+        const rel = byName(`${role.name}-${h}/release`);
+        const create = rel.inputs.create as string;
+        assert.match(create, new RegExp(`--host-label ${h} release --service ${config.service} --role ${role.name} --version ${esc(config.version)} --image ${esc(config.image)} `));
+        assert.match(create, /--host-identity \S+$/);
+        assert.match(create, /--stop-timeout \d+ --retain \d+ /);
+        assert.match(create, /--readiness-delay \d+ /);
+        assert.equal(create.includes(" --web "), Boolean(role.proxy));
+        if (role.cmd) assert.ok(create.includes(`--cmd ${quote(role.cmd)}`));
+        for (const [k, v] of Object.entries(role.options)) assert.ok(create.includes(`--option ${k}=${v}`));
+        assert.match(rel.inputs.delete as string, new RegExp(`role remove --service ${config.service} --role ${role.name}$`));
+        assert.ok(isSecretWire(rel.wire.stdin), `${rel.name}: stdin must be secret`);
+      }
+    }
+    if (config.migrate !== false) {
+      const m = byName("migrate/run");
+      const primaryHost = config.roles.find((r) => r.name === config.primaryRole)?.hosts[0];
+      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(config.version)} --image ${esc(config.image)} --cmd ${esc(quote(config.migrate))}$`));
+      assert.ok(isSecretWire(m.wire.stdin));
+    }
+    for (const p of regs().filter((r) => r.name.endsWith("/boot"))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
+    for (const p of regs().filter((r) => /^proxy-.*\/service/.test(r.name))) {
+      assert.match(p.inputs.create as string, /proxy service add \S+ --app-port \d+/);
+      assert.match(p.inputs.delete as string, /proxy service remove \S+$/);
+    }
+    for (const l of regs().filter((r) => r.name.endsWith("/registry-login"))) assert.ok(isSecretWire(l.wire.stdin), "the registry password goes on stdin, secret");
+  });
+
+  test(`${stack}: no secret value appears outside a secret, in inputs or outputs`, async () => {
+    assert.ok(canaries.length > 0, "the stack references secrets");
+    // The env file really carries them (so the check below is not vacuous).
+    const stdin = JSON.stringify(regs().filter((r) => r.name.endsWith("/release")).map((r) => r.inputs.stdin));
+    for (const name of config.env.secret) assert.ok(stdin.includes(`${name}=${canary(name)}`), `release stdin carries ${name}`);
+    // Command strings are echoed by the provider when a command fails, secret or not: a secret
+    // there is a leak even if the string is marked secret, so they must be plain and clean.
+    for (const c of commands()) {
+      for (const key of ["create", "update", "delete"]) {
+        if (c.wire[key] === undefined) continue;
+        assert.ok(!isSecretWire(c.wire[key]), `${c.name}: ${key} became secret, so something secret was put into the command string`);
+        for (const k of canaries) assert.ok(!String(c.inputs[key]).includes(k), `${c.name}: ${key} holds a secret`);
+      }
+    }
+    for (const r of regs()) {
+      for (const { path, value } of plainStrings(r.wire)) {
+        for (const c of canaries) assert.ok(!value.includes(c), `${r.type} ${r.name} input ${path} holds a secret in the clear`);
+      }
+    }
+    const resolved = JSON.stringify({
+      ...outputs,
+      urls: await unwrap(outputs.urls),
+      hosts: await Promise.all(Object.values(outputs.hosts).map(async (h) => ({ a: await unwrap(h.address), p: await unwrap(h.privateAddress) }))),
+    });
+    for (const c of canaries) assert.ok(!resolved.includes(c), "outputs hold a secret");
+  });
+
+  test(`${stack}: Hetzner servers, addresses and firewall`, async () => {
+    const servers = regs().filter((r) => r.type === "hcloud:index/server:Server");
+    const prefix = `${config.service}-${config.stack}`;
+    for (const s of servers) {
+      assert.ok(s.ignoreChanges.includes("userData"), `${s.name}: userData changes must not rebuild the server`);
+      assert.ok(s.deleteBeforeReplace, `${s.name}: the PrimaryIp is free only after the old server is gone`);
+      assert.ok((s.inputs.name as string).startsWith(`${prefix}-`), "Hetzner names carry <service>-<stack>");
+      assert.match(s.inputs.userData as string, /^#cloud-config\n/);
+      const nets = s.inputs.publicNets as Array<Record<string, unknown>>;
+      assert.equal(nets.length, 1);
+      assert.equal(typeof nets[0].ipv4, "number", "the server takes its PrimaryIp");
+      const host = s.name.slice("host-".length, -"/server".length);
+      const ready = byName(`host-${host}/cloud-init`);
+      const conn = ready.inputs.connection as Record<string, unknown>;
+      assert.equal(conn.dialErrorLimit, -1);
+      assert.ok(Number(conn.perDialTimeout) > 0);
+      assert.equal(ready.customTimeouts?.create, "10m");
+      assert.match(ready.inputs.create as string, /cloud-init status --wait/);
+      const copy = byName(`host-${host}/tool`, "command:remote:CopyToRemote");
+      assert.ok(Array.isArray(copy.inputs.triggers) && (copy.inputs.triggers as unknown[]).length === 1, "the tool upload is re-done on a new server");
+    }
+    for (const ip of regs().filter((r) => r.type === "hcloud:index/primaryIp:PrimaryIp")) {
+      assert.equal(ip.inputs.autoDelete, false);
+      assert.equal(ip.inputs.assigneeType, "server");
+      assert.equal(ip.inputs.type, "ipv4");
+      const host = ip.name.slice("host-".length, -"/ip".length);
+      const inDns = config.roles.some((r) => r.proxy && r.proxy.domains.length > 0 && r.hosts.includes(host));
+      assert.equal(ip.protect, inDns, `${ip.name}: protected exactly when DNS points at it`);
+    }
+    for (const r of regs().filter((x) => x.type.startsWith("hcloud:") && typeof x.inputs.name === "string")) {
+      assert.ok((r.inputs.name as string).startsWith(prefix), `${r.name}: Hetzner name ${r.inputs.name} is not per stack`);
+    }
+    const fws = regs().filter((r) => r.type === "hcloud:index/firewall:Firewall");
+    if (servers.length === 0) return assert.equal(fws.length, 0);
+    const rules = fws[0].inputs.rules as Array<Record<string, unknown>>;
+    const tcp = rules.filter((r) => r.protocol === "tcp");
+    assert.deepEqual(tcp.map((r) => r.port).sort(), ["22", "443", "80"]);
+    assert.deepEqual(tcp.find((r) => r.port === "22")?.sourceIps, config.ssh.allowFrom);
+    for (const p of ["80", "443"]) assert.deepEqual(tcp.find((r) => r.port === p)?.sourceIps, ["0.0.0.0/0", "::/0"]);
+    assert.ok(rules.some((r) => r.protocol === "icmp"));
+    assert.ok(rules.every((r) => r.direction === "in"));
+    const att = byName("hcloud/firewall-attachment");
+    const labels = servers.map((s) => s.inputs.labels as Record<string, string>);
+    for (const sel of att.inputs.labelSelectors as string[]) {
+      const [k, v] = sel.split("=");
+      for (const l of labels) assert.equal(l[k], v, "every server carries the firewall's label");
+    }
+  });
+}
+
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function quote(s: string): string {
+  return shellQuote(s);
+}

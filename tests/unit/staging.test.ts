@@ -1,0 +1,4 @@
+// The staging stack file: see stack-suite.ts for what is asserted.
+import { stackSuite } from "./stack-suite";
+
+stackSuite("staging");
