@@ -66,23 +66,27 @@ export class BackupBucket extends pulumi.ComponentResource {
     this.forcePathStyle = args.forcePathStyle ?? !onAws;
     if (!onAws && !args.credentials) throw new Error(`${name}: an S3-compatible endpoint needs credentials from config`);
 
-    const provider = onAws
-      ? new aws.Provider(`${name}/provider`, { region: args.region as aws.Region }, { parent: this })
-      : new aws.Provider(
-          `${name}/provider`,
-          {
-            region: args.region as aws.Region,
-            endpoints: [{ s3: args.endpoint }],
-            s3UsePathStyle: this.forcePathStyle,
-            skipCredentialsValidation: true,
-            skipRequestingAccountId: true,
-            skipMetadataApiCheck: true,
-            skipRegionValidation: true,
-            accessKey: args.credentials?.accessKeyId,
-            secretKey: args.credentials?.secretAccessKey,
-          },
-          { parent: this },
-        );
+    // Only a created bucket or an IAM user needs a provider; an existing bucket with given keys does not.
+    const needsProvider = args.createBucket || !args.credentials;
+    const provider = !needsProvider
+      ? undefined
+      : onAws
+        ? new aws.Provider(`${name}/provider`, { region: args.region as aws.Region }, { parent: this })
+        : new aws.Provider(
+            `${name}/provider`,
+            {
+              region: args.region as aws.Region,
+              endpoints: [{ s3: args.endpoint }],
+              s3UsePathStyle: this.forcePathStyle,
+              skipCredentialsValidation: true,
+              skipRequestingAccountId: true,
+              skipMetadataApiCheck: true,
+              skipRegionValidation: true,
+              accessKey: args.credentials?.accessKeyId,
+              secretKey: args.credentials?.secretAccessKey,
+            },
+            { parent: this },
+          );
     const child = { parent: this, provider };
     const data = { ...child, protect: args.protect, retainOnDelete: true };
 
