@@ -141,6 +141,11 @@ export class Harness {
     rmSync(this.stateFile(stack), { force: true });
   }
 
+  /** `pulumi destroy`: an up of a program that registers nothing, so every resource is deleted. */
+  async destroy(spec: StackSpec): Promise<UpResult> {
+    return this.up({ ...spec, program: join(__dirname, "programs", "empty.ts") });
+  }
+
   async up(spec: StackSpec): Promise<UpResult> {
     const run = `${Date.now()}-${process.pid}-${++this.seq}-${spec.stack}`;
     const base = join(this.dir, "runs", run);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `npm run test:e2e`: the e2e scenarios under the apply harness (test equipment; no `pulumi up` runs
+# here). Brings the rig up if it is not (tests/rig/rig.sh up keeps a healthy rig), runs the scenario
+# files one at a time (they share the rig hosts), prints the summary table. Exits non-zero when any
+# scenario failed. E2E_ONLY=name runs scenarios/<name>.test.ts only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+mkdir -p tmp/e2e
+summary=tmp/e2e/summary.jsonl
+: >"$summary"
+
+if [[ ${E2E_ONLY:-} != harness-semantics ]]; then
+  bash tests/rig/rig.sh up
+fi
+
+files=()
+if [[ -n ${E2E_ONLY:-} ]]; then
+  files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts")
+else
+  # the harness's own self-test first: if the equipment is wrong, nothing after it means anything
+  files=(tests/e2e/scenarios/harness-semantics.test.ts)
+  for f in tests/e2e/scenarios/*.test.ts; do
+    [[ $f == */harness-semantics.test.ts ]] || files+=("$f")
+  done
+fi
+
+rc=0
+E2E_SUMMARY=$summary timeout 1200 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
+
+echo
+echo "e2e summary (apply harness; $(($(date +%s) - start)) s total)"
+node --import tsx tests/e2e/summary.ts "$summary"
+exit "$rc"

@@ -1,0 +1,37 @@
+// e2e: Kamal's "deploy with destinations" (#5): staging and production are two stacks of the same
+// program on different rig hosts, and each leaves the other alone. Apply harness (test equipment).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { scenario } from "../summary";
+import { containerIds, containers, e2eStack, harness, IMAGE, ip, mustSucceed, served, up } from "../support";
+
+const staging = (tag: string) => e2eStack("e2e-staging", { "st-1": "h1" }, { image: IMAGE(tag) }, "e2e-staging.yaml");
+const production = (tag: string) => e2eStack("e2e-production", { "prod-1": "h2", "prod-2": "h3" }, { image: IMAGE(tag) }, "e2e-production.yaml");
+
+test("staging and production from the same program, isolated", { concurrency: false }, async () => {
+  await scenario("staging + production stacks, isolated", async () => {
+    harness.forget("e2e-staging");
+    harness.forget("e2e-production");
+    mustSucceed(await up(staging("v1")));
+    mustSucceed(await up(production("v1")));
+    assert.equal(await served(ip("h1")), "v1");
+    assert.equal(await served(ip("h2")), "v1");
+    assert.equal(await served(ip("h3")), "v1");
+    assert.ok((await containers("h1")).includes("e2estage-job-v1"), "staging runs its job on its one host");
+    assert.ok(!(await containers("h2")).some((c) => c.includes("-job-")), "production has no job role");
+
+    const prod2 = await containerIds("h2");
+    const prod3 = await containerIds("h3");
+    const r = await up(staging("v2"));
+    mustSucceed(r);
+    assert.equal(await served(ip("h1")), "v2", "staging moved to v2");
+    assert.equal(await served(ip("h2")), "v1", "production stays on v1");
+    assert.equal(await served(ip("h3")), "v1", "production stays on v1");
+    assert.deepEqual(await containerIds("h2"), prod2, "production's containers untouched");
+    assert.deepEqual(await containerIds("h3"), prod3, "production's containers untouched");
+    const outside = r.actions.filter((a) => a.target && a.target !== "local" && !a.target.endsWith(ip("h1")) && a.target !== "h1");
+    assert.deepEqual(outside.map((a) => `${a.name}@${a.target}`), [], "staging's up touched only staging's host");
+    const prodState = harness.state("e2e-production").resources.map((x) => x.urn);
+    assert.ok(prodState.every((u) => u.startsWith("urn:pulumi:e2e-production::")), "separate state per stack");
+  });
+});

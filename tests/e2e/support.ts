@@ -1,0 +1,148 @@
+// TEST EQUIPMENT (e2e): what scenarios share: the rig, e2e stack specs with the rig's key, HTTP
+// against rig hosts, the host tool's audit log, container listings and a load generator.
+import http from "node:http";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Harness, type StackSpec, type UpResult } from "./harness";
+import { adminRun, loadRigInfo, rigHost, type RigInfo } from "./engine/rig";
+
+export const harness = new Harness();
+
+let rigCache: RigInfo | undefined;
+export function rig(): RigInfo {
+  rigCache ??= loadRigInfo();
+  return rigCache;
+}
+
+export const IMAGE = (tag: string) => `${rig().registry.pull}/railhead-test/app:${tag}`;
+
+/** The rig's address of a rig host (h1 -> 10.77.0.11). */
+export const ip = (rigName: string) => rigHost(rig(), rigName).publicIp;
+export const privateIp = (rigName: string) => rigHost(rig(), rigName).privateIp;
+
+/**
+ * An e2e stack: the stack file under tests/e2e/stacks plus what only the running rig knows (its SSH
+ * key pair, registry address and private IPs), and the config-host -> rig-host map.
+ */
+export function e2eStack(stack: string, hostMap: Record<string, string>, config: Record<string, unknown> = {}, file?: string): StackSpec {
+  const r = rig();
+  return {
+    stack,
+    file: file ? join(__dirname, "stacks", file) : undefined,
+    hostMap,
+    secrets: { SSH_PRIVATE_KEY: readFileSync(r.sshKey, "utf8").trim() },
+    config: {
+      ssh: { user: "root", privateKey: ["SSH_PRIVATE_KEY"], publicKey: readFileSync(`${r.sshKey}.pub`, "utf8").trim() },
+      ...config,
+    },
+  };
+}
+
+export async function up(spec: StackSpec): Promise<UpResult> {
+  const r = await harness.up(spec);
+  process.stdout.write(`# up ${spec.stack}: ${r.ok ? "ok" : "FAILED"} in ${r.seconds.toFixed(1)} s, ${r.executed} actions\n`);
+  return r;
+}
+
+/** Asserts an up succeeded, with its log in the message when it did not. */
+export function mustSucceed(r: UpResult): void {
+  if (!r.ok) throw new Error(`up failed: ${r.error}\n--- log (tail) ---\n${r.log.split("\n").slice(-60).join("\n")}`);
+}
+
+export interface HttpResponse {
+  status: number;
+  body: string;
+}
+
+export function httpGet(host: string, path: string, opts: { port?: number; hostHeader?: string; timeoutMs?: number; agent?: http.Agent } = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host, port: opts.port ?? 80, path, method: "GET", headers: opts.hostHeader ? { Host: opts.hostHeader } : {}, agent: opts.agent, timeout: opts.timeoutMs ?? 5000 },
+      (res) => {
+        let body = "";
+        res.on("data", (b: Buffer) => (body += b.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`timeout GET http://${host}${path}`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The version the app at host serves on `/version` (through the proxy). */
+export async function served(host: string, hostHeader?: string): Promise<string> {
+  const r = await httpGet(host, "/version", { hostHeader });
+  if (r.status !== 200) throw new Error(`GET http://${host}/version${hostHeader ? ` (Host: ${hostHeader})` : ""} -> ${r.status} ${r.body.slice(0, 200)}`);
+  return r.body.trim();
+}
+
+/** Runs a script on a rig host as root (the harness's own access). */
+export async function onHost(rigName: string, script: string): Promise<string> {
+  const r = await adminRun(rig(), rigHost(rig(), rigName), script);
+  if (r.code !== 0) throw new Error(`on ${rigName}: ${script} -> exit ${r.code}\n${r.combined}`);
+  return r.stdout;
+}
+
+/** `docker ps` names (running only unless all). */
+export async function containers(rigName: string, all = false): Promise<string[]> {
+  return (await onHost(rigName, `docker ps ${all ? "-a " : ""}--format '{{.Names}}'`)).split("\n").filter(Boolean).sort();
+}
+
+export async function containerIds(rigName: string): Promise<string[]> {
+  return (await onHost(rigName, "docker ps -q --no-trunc")).split("\n").filter(Boolean).sort();
+}
+
+/** The host tool's audit log for a service (newest tool on the host). */
+export async function audit(rigName: string, service: string): Promise<string[]> {
+  const out = await onHost(rigName, `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" audit --service ${service}`);
+  return out.split("\n").filter(Boolean);
+}
+
+export async function tool(rigName: string, args: string, stdin?: string): Promise<string> {
+  const r = await adminRun(rig(), rigHost(rig(), rigName), `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" --host-label ${rigName} ${args}`, stdin);
+  if (r.code !== 0) throw new Error(`tool ${args} on ${rigName} -> exit ${r.code}\n${r.combined}`);
+  return r.stdout;
+}
+
+/** Keep-alive GET load against a host; counts non-2xx answers and errors. */
+export class Load {
+  ok = 0;
+  failed = 0;
+  readonly failures: string[] = [];
+  readonly versions = new Map<string, number>();
+  private running = true;
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(host: string, concurrency = 4, hostHeader?: string) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    for (let i = 0; i < concurrency; i++) {
+      this.loops.push(
+        (async () => {
+          while (this.running) {
+            try {
+              const r = await httpGet(host, "/version", { agent, hostHeader, timeoutMs: 10_000 });
+              if (r.status >= 200 && r.status < 300) {
+                this.ok++;
+                const v = r.body.trim();
+                this.versions.set(v, (this.versions.get(v) ?? 0) + 1);
+              } else {
+                this.failed++;
+                if (this.failures.length < 20) this.failures.push(`${r.status} ${r.body.slice(0, 80)}`);
+              }
+            } catch (e) {
+              this.failed++;
+              if (this.failures.length < 20) this.failures.push(String(e));
+            }
+          }
+        })(),
+      );
+    }
+  }
+
+  async stop(): Promise<this> {
+    this.running = false;
+    await Promise.all(this.loops);
+    return this;
+  }
+}
