@@ -561,7 +561,8 @@ export function loadConfig(raw: RawStackConfig = readRawStackConfig()): LoadedCo
     for (const issue of r.error.issues) problems.push(...describeZodIssue({ ...issue, path: [key, ...issue.path] } as z.ZodIssue, input));
     const fallback = schema.safeParse(undefined);
     if (fallback.success) partial[key] = fallback.data;
-    else if (key === "image") partial[key] = "invalid";
+    // A placeholder keeps the cross-checks running, so one missing name does not hide the rest.
+    else if (key === "image" || key === "service") partial[key] = "invalid";
     else essentialsOk = false;
   }
   if (!essentialsOk) throw new ConfigError(dedupe(problems));
