@@ -7,6 +7,7 @@ import { SshClient, spawnCollect, type Connection, type ExecResult } from "./ssh
 import { applyFirewall, bootHost, markBooting, rigHost, wipeHost, type FirewallRule, type RigHost, type RigInfo } from "./rig";
 import { isPlainAsset, type PlainAsset } from "./values";
 import type { ResourceState } from "./state";
+import { s3Request, s3Target, versioningXml } from "./s3";
 
 export type Phase = "create" | "update" | "delete";
 
@@ -106,6 +107,7 @@ export async function applyStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: R
     case "hcloud:index/serverNetwork:ServerNetwork":
       return serverNetworkStep(ctx, phase, r, olds, news);
     default:
+      if (t.startsWith("aws:")) return awsStep(ctx, phase, r, olds, news);
       if (SUPPORTED_TYPES.includes(t)) return recordStep(ctx, phase, r, olds, news);
       throw new StepError(`harness: resource type ${t} (${r.name}) is not supported by the e2e apply harness`);
   }
@@ -342,4 +344,55 @@ function matchSelector(selector: string, labels: Record<string, string>): boolea
     if (t.startsWith("!")) return !(t.slice(1) in labels);
     return t in labels;
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// aws -> the local S3 endpoint named by the resource's explicit provider
+
+async function awsStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
+  const state = phase === "delete" ? olds : undefined;
+  const inputs = phase === "delete" ? (olds?.inputs ?? {}) : news;
+  const providerUrn = (state?.options.provider ?? currentProvider(ctx, r.urn)).split("::").slice(0, -1).join("::");
+  const provider = ctx.live().find((x) => x.urn === providerUrn);
+  const target = s3Target(provider?.inputs);
+  const start = Date.now();
+  const bucketOf = (v: unknown) => String(v ?? "");
+  const done = (detail: string, ok = true) => ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: target ? "s3" : "record", target: target?.endpoint.host, detail, start, end: Date.now(), ok });
+  const isBucket = r.type === "aws:s3/bucket:Bucket" || r.type === "aws:s3/bucketV2:BucketV2";
+  if (isBucket) {
+    const bucket = bucketOf(inputs.bucket);
+    if (!bucket) throw new StepError(`${r.name}: the harness needs an explicit bucket name`);
+    if (target && phase === "create") {
+      const res = await s3Request(target, "PUT", bucket, "");
+      if (res.status !== 200 && !/BucketAlreadyOwnedByYou/.test(res.body)) throw new StepError(`${r.name}: CreateBucket ${bucket} at ${target.endpoint.host} -> ${res.status} ${res.body}`);
+      done(`CreateBucket ${bucket}`);
+    } else if (target && phase === "delete") {
+      const res = await s3Request(target, "DELETE", bucket, "");
+      if (res.status >= 300) throw new StepError(`${r.name}: DeleteBucket ${bucket} -> ${res.status} ${res.body}`);
+      done(`DeleteBucket ${bucket}`);
+    } else done(target ? "bucket update (recorded)" : "recorded: no S3 endpoint (AWS)");
+    return { id: bucket, outputs: { ...news, id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` } };
+  }
+  if ((r.type === "aws:s3/bucketVersioning:BucketVersioning" || r.type === "aws:s3/bucketVersioningV2:BucketVersioningV2") && target && phase !== "delete") {
+    const bucket = bucketOf(inputs.bucket);
+    const status = String((inputs.versioningConfiguration as { status?: string } | undefined)?.status ?? "Enabled");
+    const res = await s3Request(target, "PUT", bucket, "versioning", versioningXml(status));
+    if (res.status !== 200) throw new StepError(`${r.name}: PutBucketVersioning ${bucket} -> ${res.status} ${res.body}`);
+    done(`PutBucketVersioning ${bucket} ${status}`);
+    return { id: bucket, outputs: { ...news, id: bucket } };
+  }
+  const res = recordStep(ctx, phase, r, olds, news);
+  if (r.type === "aws:iam/accessKey:AccessKey") return { ...res, outputs: { ...res.outputs, id: `AKIAHARNESS${res.id}`, secret: `harness-secret-${res.id}` }, id: `AKIAHARNESS${res.id}` };
+  if (r.type === "aws:iam/user:User") return { ...res, id: String(inputs.name), outputs: { ...res.outputs, name: inputs.name, arn: `arn:aws:iam::000000000000:user${String(inputs.path ?? "/")}${String(inputs.name)}` } };
+  if (String(inputs.bucket ?? "")) return { ...res, id: String(inputs.bucket) };
+  return res;
+}
+
+/** The provider reference of a resource being registered in this run (from its registration). */
+let providerRefs: Record<string, string> = {};
+export function setProviderRef(urn: string, ref: string): void {
+  providerRefs = { ...providerRefs, [urn]: ref };
+}
+function currentProvider(_ctx: ApplyContext, urn: string): string {
+  return providerRefs[urn] ?? "";
 }

@@ -5,7 +5,7 @@
 //   node --import tsx tests/e2e/engine/child.ts JOB.json
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { applyStep, isSupported, StepError, syncFirewalls, type Action, type ApplyContext } from "./apply";
+import { applyStep, isSupported, setProviderRef, StepError, syncFirewalls, type Action, type ApplyContext } from "./apply";
 import { deleteOrder, planStep, type StepOp } from "./plan";
 import { loadRigInfo, type RigInfo } from "./rig";
 import { loadState, saveState, type CapturedOptions, type ResourceState, type StackState } from "./state";
@@ -223,6 +223,7 @@ async function main(): Promise<void> {
       fail(msg);
       throw new Error(msg);
     }
+    setProviderRef(h.urn, h.options.provider);
     const prev = oldByUrn.get(h.urn);
     const plan = planStep(h.type, prev, inputs, h.options, replacedThisRun);
     const start = Date.now() - t0;
