@@ -113,20 +113,14 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
       this.address = this.primaryIp.ipAddress;
       this.privateAddress = privateNet ? privateNet.ip.apply((ip) => ip as string | undefined) : pulumi.output(undefined);
       this.identity = serverId.apply((id) => `hcloud-${id}`);
-      this.connection = secretConnection({ host: this.address, user: args.sshUser, port: HCLOUD_SSH_PORT, privateKey: requireKey(cfg, args.privateKey) });
+      const login = { host: this.address, user: args.sshUser, port: HCLOUD_SSH_PORT, privateKey: requireKey(cfg, args.privateKey) };
+      this.connection = secretConnection(login);
       // A new server answers SSH only after a while, and is ready only when cloud-init is done.
       // The server id in the script makes a rebuilt server (same address) wait again.
       const readiness = new command.remote.Command(
         `${name}/cloud-init`,
         {
-          connection: secretConnection({
-            host: this.address,
-            user: args.sshUser,
-            port: HCLOUD_SSH_PORT,
-            privateKey: requireKey(cfg, args.privateKey),
-            dialErrorLimit: -1,
-            perDialTimeout: 30,
-          }),
+          connection: secretConnection({ ...login, dialErrorLimit: -1, perDialTimeout: 30 }),
           create: pulumi.interpolate`${cloudInitWaitScript()} # server ${serverId}`,
           addPreviousOutputInEnv: false,
           logging: "stdoutAndStderr",

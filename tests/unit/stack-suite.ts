@@ -181,7 +181,7 @@ export function stackSuite(stack: string): void {
         assert.match(create, /--stop-timeout \d+ --retain \d+ /);
         assert.match(create, /--readiness-delay \d+ /);
         assert.equal(create.includes(" --web "), Boolean(role.proxy));
-        if (role.cmd) assert.ok(create.includes(`--cmd ${quote(role.cmd)}`));
+        if (role.cmd) assert.ok(create.includes(`--cmd ${shellQuote(role.cmd)}`));
         for (const [k, v] of Object.entries(role.options)) assert.ok(create.includes(`--option ${k}=${v}`));
         assert.match(rel.inputs.delete as string, new RegExp(`role remove --service ${config.service} --role ${role.name}$`));
         assert.ok(isSecretWire(rel.wire.stdin), `${rel.name}: stdin must be secret`);
@@ -190,7 +190,7 @@ export function stackSuite(stack: string): void {
     if (config.migrate !== false) {
       const m = byName("migrate/run");
       const primaryHost = config.roles.find((r) => r.name === config.primaryRole)?.hosts[0];
-      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(config.version)} --image ${esc(config.image)} --cmd ${esc(quote(config.migrate))}$`));
+      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(config.version)} --image ${esc(config.image)} --cmd ${esc(shellQuote(config.migrate))}$`));
       assert.ok(isSecretWire(m.wire.stdin));
     }
     for (const p of regs().filter((r) => r.name.endsWith("/boot"))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
@@ -280,8 +280,4 @@ export function stackSuite(stack: string): void {
 
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-function quote(s: string): string {
-  return shellQuote(s);
 }
