@@ -342,12 +342,12 @@ async function main(): Promise<void> {
 async function resolveExports(mod: Record<string, unknown>): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
-    if (k === "default" && typeof v !== "object") continue;
-    if (pulumi.Output.isInstance(v)) {
-      out[k] = await Promise.race([new Promise((r) => v.apply((x) => r(x))), new Promise((r) => setTimeout(() => r("(unresolved)"), 5000))]);
-    } else if (typeof v !== "function") out[k] = v;
+    if (typeof v === "function" || (k === "default" && (v === undefined || typeof v !== "object"))) continue;
+    // pulumi.output() deep-unwraps Outputs nested in plain objects (index.ts exports `hosts` that way)
+    const o: pulumi.Output<unknown> = pulumi.output(v as pulumi.Input<object>);
+    out[k] = await Promise.race([new Promise((r) => o.apply((x: unknown) => r(x))), new Promise((r) => setTimeout(() => r("(unresolved)"), 5000))]);
   }
-  return JSON.parse(JSON.stringify(out ?? {}, (_k, v: unknown) => (v === undefined ? null : v))) as Record<string, unknown>;
+  return JSON.parse(JSON.stringify(out, (_k, v: unknown) => (v === undefined ? null : v))) as Record<string, unknown>;
 }
 
 main().catch((e: unknown) => {
