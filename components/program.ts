@@ -1,7 +1,9 @@
 // The whole deploy as one graph (DESIGN.md decision 5):
-//   host ready -> host tool -> app network -> proxy -> accessories -> Litestream restore
+//   host ready -> host tool -> app network -> proxy; accessories -> Litestream restore
 //   -> migrate once on the primary host -> web releases in boot groups -> job releases.
-// Everything that can be wrong with the config is found before the first resource is registered.
+// Everything that can be wrong with the config is found before the first resource is registered
+// (one exception, in dataPath: an accessory backup without a file replica is reported after the
+// accessories are registered; that check belongs in accessory-config's validation).
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type ConfigProblem, type DeployConfig, type LoadedConfig, type RoleConfig } from "./config";
 import { bundleHostTool, type HostToolBundle } from "./host-tool/bundle";
@@ -11,6 +13,7 @@ import { Proxy, type ProxyService } from "./proxy";
 import { envFile, mergeEnv, Migrate, type ReleaseSpec } from "./release";
 import { WebRole } from "./web-role";
 import { JobRole } from "./job-role";
+import { dataPath } from "./data-path";
 
 export interface RailheadOptions {
   /** The host tool to upload; default: bundled from components/host-tool. */
@@ -38,7 +41,6 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
   const { config, secrets } = loaded ?? loadConfig();
   const plan = planDeploy(config);
   const tool = options.tool ?? bundleHostTool();
-  const envByRole = Object.fromEntries(config.roles.map((r) => [r.name, envFile(mergeEnv(config.env, r.env), secrets)]));
 
   // 1. What Hetzner hosts share.
   const base = plan.hcloudPrefix
@@ -74,17 +76,13 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
   }
   const proxyReady = Object.values(proxies).flatMap((p) => p.ready);
 
-  // 4. >>> Accessories (components/accessory.ts, being written separately) compose HERE: after the
-  //    hosts and their app network (and the proxies), before the migration. Each Accessory exposes
-  //    `ready: pulumi.Resource[]`; add them to `accessoryReady` so migrate and every release wait.
-  //    Accessory URLs for the app's env (DATABASE_URL...) join the roles' env before `envByRole`.
-  const accessoryReady: pulumi.Resource[] = [];
-  // 5. >>> Litestream (components/litestream-replica.ts) composes HERE: restore-if-missing on the
-  //    SQLite host before the migration. Add its `ready` to `restoreReady`.
-  const restoreReady: pulumi.Resource[] = [];
-  const dataReady = [...accessoryReady, ...restoreReady];
+  // 4. The data path (components/data-path.ts): accessories healthy, then the Litestream
+  //    restore-if-missing, after the hosts' app network; migrate and every release wait for it.
+  const data = dataPath({ config, hosts, secrets, appImage: config.image });
+  const dataReady = data.ready;
+  const envByRole = Object.fromEntries(config.roles.map((r) => [r.name, envFile(mergeEnv(config.env, r.env), secrets, data.roleEnv[r.name])]));
 
-  // 6. The migration, once, on the primary role's first host, before any web release.
+  // 5. The migration, once, on the primary role's first host, before any web release.
   const primary = config.roles.find((r) => r.name === config.primaryRole);
   let migrate: Migrate | undefined;
   if (config.migrate !== false && primary) {
@@ -100,7 +98,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
   }
   const afterMigrate = [...(migrate ? [migrate.run] : []), ...dataReady];
 
-  // 7. Web roles (proxied), in boot groups; then job roles after the primary role's first group.
+  // 6. Web roles (proxied), in boot groups; then job roles after the primary role's first group.
   const spec = (role: RoleConfig): ReleaseSpec => ({
     service: config.service,
     image: config.image,

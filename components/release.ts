@@ -102,7 +102,7 @@ const LINE_BREAK = /[\r\n\0]/;
  * elsewhere. A value with a line break cannot be one line, so it is refused (its name is reported,
  * never its value).
  */
-export function envFile(env: RoleEnv, secrets: Record<string, pulumi.Output<string>>): pulumi.Output<string> {
+export function envFile(env: RoleEnv, secrets: Record<string, pulumi.Output<string>>, extra: Record<string, pulumi.Output<string>> = {}): pulumi.Output<string> {
   for (const [k, v] of Object.entries(env.clear)) {
     if (LINE_BREAK.test(v)) throw new Error(`env value ${k} contains a line break; an env file holds one line per variable`);
   }
@@ -114,9 +114,13 @@ export function envFile(env: RoleEnv, secrets: Record<string, pulumi.Output<stri
       return [name, v] as const;
     });
   });
-  const text = pulumi.all(secretOutputs).apply((pairs) => {
+  // Values the deploy derives (an accessory's DATABASE_URL) give way to what the config sets.
+  const derived = Object.entries(extra)
+    .filter(([k]) => !(k in env.clear) && !env.secret.includes(k))
+    .map(([k, o]) => o.apply((v) => [k, v] as const));
+  const text = pulumi.all([pulumi.all(secretOutputs), pulumi.all(derived)]).apply(([pairs, more]) => {
     const all: Record<string, string> = { ...env.clear };
-    for (const [k, v] of pairs) all[k] = v;
+    for (const [k, v] of [...more, ...pairs]) all[k] = v;
     return Object.keys(all)
       .sort()
       .map((k) => `${k}=${all[k]}\n`)

@@ -65,6 +65,12 @@ test("env file: sorted KEY=VALUE lines, always secret", async () => {
   assert.equal(await pulumi.isSecret(noSecrets), true, "secret even when it holds no secret, so state never shows the file");
 });
 
+test("env file: derived values (an accessory's DATABASE_URL) give way to the config's own", async () => {
+  const out = envFile({ clear: { DATABASE_URL: "postgres://mine" }, secret: [] }, {}, { DATABASE_URL: pulumi.secret("postgres://derived"), REDIS_URL: pulumi.secret("redis://r") });
+  assert.equal(await pulumi.isSecret(out), true);
+  assert.equal(await new Promise<string>((resolve) => out.apply(resolve)), "DATABASE_URL=postgres://mine\nREDIS_URL=redis://r\n");
+});
+
 test("env file: a line break is refused, naming the key only", () => {
   assert.throws(() => envFile({ clear: { A: "x\ny" }, secret: [] }, {}), /env value A contains a line break/);
   assert.throws(() => envFile({ clear: {}, secret: ["MISSING"] }, {}), /MISSING/);

@@ -132,6 +132,10 @@ export function stackSuite(stack: string): void {
     }
     const migrate = config.migrate === false ? undefined : byName("migrate/run");
     if (migrate) for (const p of proxyCommands) waitsFor(migrate, p, true);
+    // The data path: accessories booted (healthy) and SQLite restored before the migration.
+    const dataSteps = regs().filter((r) => /\/(boot|restore)$/.test(r.name) && ["railhead:index:Accessory", "railhead:index:LitestreamReplica"].includes(byUrn(r.parent)?.type ?? ""));
+    assert.equal(dataSteps.length, Object.keys(config.accessories).length + (config.litestream?.enabled ? 1 : 0));
+    if (migrate) for (const d of dataSteps) waitsFor(migrate, d);
     for (const role of webRoles) {
       const groups = bootGroups(role.hosts, config.boot.limit);
       groups.forEach((group, i) => {
@@ -193,7 +197,7 @@ export function stackSuite(stack: string): void {
       assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(config.version)} --image ${esc(config.image)} --cmd ${esc(shellQuote(config.migrate))}$`));
       assert.ok(isSecretWire(m.wire.stdin));
     }
-    for (const p of regs().filter((r) => r.name.endsWith("/boot"))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
+    for (const p of regs().filter((r) => /^proxy-.*\/boot$/.test(r.name))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
     for (const p of regs().filter((r) => /^proxy-.*\/service/.test(r.name))) {
       assert.match(p.inputs.create as string, /proxy service add \S+ --app-port \d+/);
       assert.match(p.inputs.delete as string, /proxy service remove \S+$/);
