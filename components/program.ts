@@ -64,7 +64,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
       sshUser: config.ssh.user,
       privateKey,
       tool,
-      hcloud: base && config.ssh.publicKey ? { base, publicKey: config.ssh.publicKey, protectAddress: plan.dnsHosts.has(h.name) } : undefined,
+      hcloud: h.kind === "hcloud" && base && config.ssh.publicKey ? { base, publicKey: config.ssh.publicKey, protectAddress: plan.dnsHosts.has(h.name) } : undefined,
       registry,
     });
   }
