@@ -1,0 +1,169 @@
+// Real-host equipment for the data-path tests: a Target is a host with a Docker engine that runs
+// the bundled host tool exactly as a deploy would (bash, arguments, stdin). Two kinds:
+// - rig hosts (tests/rig: network-namespace hosts with their own sshd and engine), when
+//   .rig/rig.json exists and RAILHEAD_DATA_TARGET is not "local";
+// - this machine's own Docker engine ("local"), which is what the `local` stack uses.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bundleHostTool } from "../../components/host-tool/bundle";
+
+export const REPO = join(__dirname, "..", "..");
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface Target {
+  readonly name: string;
+  /** Address tests reach published ports on (loopback for local, the host's public IP on the rig). */
+  readonly publicIp: string;
+  /** The host's private-network address (rig), undefined for local. */
+  readonly privateIp?: string;
+  /** Where a replica store on this machine is reachable from the host's containers (--network host). */
+  readonly s3Host: string;
+  sh(cmd: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<RunResult>;
+  tool(args: string[], opts?: { stdin?: string; timeoutMs?: number }): Promise<RunResult>;
+  image(name: "postgres" | "redis" | "litestream" | "app", tag?: string): string;
+}
+
+export function q(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'"'"'`)}'`;
+}
+
+export function run(argv: string[], opts: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0], argv.slice(1), { env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 180_000);
+    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    p.stdin.end(opts.stdin ?? "");
+  });
+}
+
+/** The tool a host receives; tests never run the sources directly. */
+export function toolText(): string {
+  const dir = join(REPO, "components", "host-tool");
+  const main = join(dir, "main.sh");
+  if (existsSync(main) && existsSync(join(dir, "lib", "common.sh")) && /cmd_accessory|accessory\)/.test(readFileSync(main, "utf8"))) return bundleHostTool().text;
+  // Until main.sh dispatches the data-path subcommands: the data-path libs with a minimal dispatcher.
+  const libs = ["accessory.sh", "litestream.sh"].map((f) => readFileSync(join(dir, "lib", f), "utf8").replace(/^#!.*\n/, ""));
+  const main2 = `
+main() {
+  while [[ $# -gt 0 ]]; do case $1 in --host-label) RAILHEAD_HOST_LABEL=$2; shift 2 ;; *) break ;; esac; done
+  local cmd=\${1:-}; shift || true
+  case $cmd in accessory) cmd_accessory "$@" ;; litestream) cmd_litestream "$@" ;; drill) cmd_drill "$@" ;; pg-dump) cmd_pg_dump "$@" ;; *) echo "unknown $cmd" >&2; exit 2 ;; esac
+}
+main "$@"
+`;
+  return `#!/usr/bin/env bash\nset -euo pipefail\n${libs.join("\n")}\n${main2}`;
+}
+
+interface RigJson {
+  hosts: Array<{ name: string; address?: string; publicIp?: string; ip?: string; privateIp?: string; private?: string; user?: string; port?: number; dockerHost?: string }>;
+  ssh?: { key?: string; privateKey?: string; user?: string };
+  sshKey?: string;
+  key?: string;
+  images?: Record<string, string>;
+  gateway?: string;
+}
+
+export function rigJson(): RigJson | undefined {
+  const f = join(REPO, ".rig", "rig.json");
+  if (process.env.RAILHEAD_DATA_TARGET === "local" || !existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, "utf8")) as RigJson;
+}
+
+/** The rig's images as built on this machine's engine (tests/rig/rig.sh images); RAILHEAD_DATA_IMAGES overrides the namespace. */
+function localImageNs(): string {
+  if (process.env.RAILHEAD_DATA_IMAGES) return process.env.RAILHEAD_DATA_IMAGES;
+  return spawnSync("docker", ["image", "inspect", "railhead-test/postgres:15"], { stdio: "ignore" }).status === 0 ? "railhead-test" : "rh-data";
+}
+const DEFAULT_TAGS: Record<string, string> = { postgres: "15", redis: "7", litestream: "0.3.13", app: "v1" };
+
+/** This machine's engine, with a private state dir for the tool. */
+export function localTarget(): Target {
+  const dir = mkdtempSync(join(tmpdir(), "rh-data-"));
+  const toolPath = join(dir, "railhead-host");
+  writeFileSync(toolPath, toolText());
+  chmodSync(toolPath, 0o755);
+  const env = { ...process.env, RAILHEAD_STATE_DIR: join(dir, "state") };
+  const ns = localImageNs();
+  return {
+    name: "local",
+    publicIp: "127.0.0.1",
+    s3Host: "127.0.0.1",
+    sh: (cmd, opts) => run(["bash", "-c", cmd], { ...opts, env }),
+    tool: (args, opts) => run(["bash", toolPath, "--host-label", "local", ...args], { ...opts, env }),
+    image: (name, tag) => `${ns}/${name}:${tag ?? DEFAULT_TAGS[name]}`,
+  };
+}
+
+/** A rig host, reached over its own sshd; its engine and state dir are its own. */
+export async function rigTarget(name: string): Promise<Target> {
+  const rig = rigJson();
+  if (!rig) throw new Error("no rig");
+  const h = rig.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`rig has no host ${name}`);
+  const key = rig.ssh?.privateKey ?? rig.ssh?.key ?? rig.sshKey ?? rig.key ?? join(REPO, ".rig", "id_ed25519");
+  const address = h.address ?? h.publicIp ?? h.ip ?? "";
+  const user = h.user ?? rig.ssh?.user ?? "root";
+  const ssh = (cmd: string, opts?: { stdin?: string; timeoutMs?: number }) =>
+    run(["ssh", "-i", key, "-p", String(h.port ?? 22), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", `${user}@${address}`, cmd], opts);
+  const text = toolText();
+  const up = await ssh("mkdir -p .railhead/bin && cat > .railhead/bin/railhead-host-data && chmod 755 .railhead/bin/railhead-host-data", { stdin: text });
+  if (up.code !== 0) throw new Error(`upload tool to ${name}: ${up.stderr}`);
+  const images = rig.images ?? {};
+  return {
+    name,
+    publicIp: address,
+    privateIp: h.privateIp ?? h.private,
+    s3Host: rig.gateway ?? "10.77.0.1",
+    sh: ssh,
+    tool: (args, opts) => ssh(["bash", '"$HOME/.railhead/bin/railhead-host-data"', "--host-label", name, ...args.map(q)].join(" "), opts),
+    image: (n, tag) => images[`${n}:${tag ?? DEFAULT_TAGS[n]}`] ?? `${n}:${tag ?? DEFAULT_TAGS[n]}`,
+  };
+}
+
+export async function targets(): Promise<Target[]> {
+  const rig = rigJson();
+  if (!rig) return [localTarget()];
+  return Promise.all(rig.hosts.slice(0, 2).map((h) => rigTarget(h.name)));
+}
+
+export async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function httpJson(url: string, method = "GET"): Promise<Record<string, unknown>> {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as Record<string, unknown>;
+      if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${JSON.stringify(body)}`);
+      return body;
+    } catch (e) {
+      if (i >= 40) throw e;
+      await sleep(250);
+    }
+  }
+}
+
+/** Unique names per run so reruns and parallel files never collide. */
+export function uniq(prefix: string): string {
+  return `${prefix}${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+}
