@@ -131,7 +131,7 @@ test("ports: no bind address or 0.0.0.0 is refused without --allow-public, and w
   const all = await bootPg(t.image("postgres"), ["--port", "0.0.0.0:15432:5432"]);
   assert.equal(all.code, 2);
   const warned = await bootPg("rh-data/none:none", ["--port", "0.0.0.0:15432:5432", "--allow-public"]);
-  assert.match(warned.stderr, /WARNING .*ALL interfaces/);
+  assert.match(warned.stderr, /WARN .*ALL interfaces/);
   assert.equal(warned.code, 1, "then fails at the pull: nothing was published");
 });
 
@@ -170,6 +170,7 @@ test("remove keeps the data volume; --purge removes it", async () => {
 test("usage errors exit 2 with help", async () => {
   const r = await t.tool(["accessory", "boot", "--service", svc]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /Usage: railhead-host accessory boot/);
+  assert.match(r.stderr, /ERROR usage: accessory boot needs --service, --name and --image/);
+  assert.match((await t.tool(["accessory", "boot", "--help"])).stdout, /Usage: railhead-host accessory boot/);
   assert.equal((await t.tool(["accessory", "--help"])).code, 0);
 });

@@ -171,7 +171,7 @@ test("drill schedule: a cron entry where cron exists, a loud warning where it do
   const has = (await t.sh("command -v crontab")).code === 0;
   const r = await must(t.tool(["drill", "schedule", "--service", svc, "--kind", "sqlite", "--cron", "17 3 * * *", "--", ...common(), "--sqlite-image", t.image("app")]), "schedule");
   if (!has) {
-    assert.match(r.stderr, /WARNING .*no crontab, so the sqlite drill is NOT scheduled/);
+    assert.match(r.stderr, /WARN .*no crontab, so the sqlite drill is NOT scheduled/);
     return;
   }
   const tab = (await t.sh("crontab -l")).stdout;

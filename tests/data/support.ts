@@ -51,22 +51,9 @@ export function run(argv: string[], opts: { stdin?: string; timeoutMs?: number; 
   });
 }
 
-/** The tool a host receives; tests never run the sources directly. */
+/** The tool a host receives (the bundle); tests never run the sources directly. */
 export function toolText(): string {
-  const dir = join(REPO, "components", "host-tool");
-  const main = join(dir, "main.sh");
-  if (existsSync(main) && existsSync(join(dir, "lib", "common.sh")) && /cmd_accessory|accessory\)/.test(readFileSync(main, "utf8"))) return bundleHostTool().text;
-  // Until main.sh dispatches the data-path subcommands: the data-path libs with a minimal dispatcher.
-  const libs = ["accessory.sh", "litestream.sh"].map((f) => readFileSync(join(dir, "lib", f), "utf8").replace(/^#!.*\n/, ""));
-  const main2 = `
-main() {
-  while [[ $# -gt 0 ]]; do case $1 in --host-label) RAILHEAD_HOST_LABEL=$2; shift 2 ;; *) break ;; esac; done
-  local cmd=\${1:-}; shift || true
-  case $cmd in accessory) cmd_accessory "$@" ;; litestream) cmd_litestream "$@" ;; drill) cmd_drill "$@" ;; pg-dump) cmd_pg_dump "$@" ;; *) echo "unknown $cmd" >&2; exit 2 ;; esac
-}
-main "$@"
-`;
-  return `#!/usr/bin/env bash\nset -euo pipefail\n${libs.join("\n")}\n${main2}`;
+  return bundleHostTool().text;
 }
 
 interface RigJson {

@@ -3,75 +3,22 @@
 # volumes. `accessory boot` is idempotent through a spec hash label; a changed spec pulls the new
 # image first, then replaces the container and waits until it is healthy, rolling back to the old
 # container when the new one does not come up. Volumes are removed only by `accessory remove --purge`.
-# Helpers shared by accessory.sh and litestream.sh are prefixed `dp_` (data path).
+# Helpers shared by accessory.sh and litestream.sh are prefixed `dp_` (data path); logging,
+# arguments, stdin and docker basics come from common.sh.
 
-# ---- shared data-path helpers ---------------------------------------------------------------
+rh_register_command "accessory boot|remove|status" "Postgres/Redis/... containers with data on named volumes (env on stdin)"
 
-dp_label() { printf '%s' "${RAILHEAD_HOST_LABEL:-${HOST_LABEL:-$(hostname)}}"; }
-
-dp_log() { # step message...
-  local step=$1
-  shift
-  printf '[railhead] %s %s: %s\n' "$(dp_label)" "$step" "$*"
-}
-
-dp_warn() { # step message...
-  local step=$1
-  shift
-  printf '[railhead] %s WARNING %s: %s\n' "$(dp_label)" "$step" "$*" >&2
-}
-
-dp_fail() { # step what next -> exit 1
-  printf '[railhead] %s ERROR %s: %s. Next: %s\n' "$(dp_label)" "$1" "$2" "$3" >&2
-  exit 1
-}
-
-dp_usage_error() { # usage-function message -> exit 2
-  printf '[railhead] %s ERROR usage: %s\n' "$(dp_label)" "$2" >&2
-  "$1" >&2
-  exit 2
-}
-
-dp_state_dir() { printf '%s' "${RAILHEAD_STATE_DIR:-$HOME/.railhead}"; }
-
-dp_need_value() { # flag value-count
-  [[ $2 -ge 2 ]] || { printf '[railhead] %s ERROR usage: %s needs a value\n' "$(dp_label)" "$1" >&2; exit 2; }
-}
-
-dp_check_name() { # what value
-  [[ $2 =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { printf '[railhead] %s ERROR usage: %s "%s" must be lower-case letters, digits, - and _\n' "$(dp_label)" "$1" "$2" >&2; exit 2; }
-}
+# ---- data-path helpers (shared with litestream.sh; the rest comes from common.sh) -------------
 
 dp_sha() { sha256sum | cut -c1-16; }
 
-# Reads stdin into FILE (mode 0600) unless stdin is a terminal. Never echoes it.
-dp_stdin_to_file() {
-  local file=$1
-  (umask 077 && : >"$file")
-  if [[ ! -t 0 ]]; then cat >"$file"; fi
-  chmod 600 "$file"
-}
-
 dp_container_exists() { docker container inspect "$1" >/dev/null 2>&1; }
 
-dp_container_running() { [[ "$(docker container inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" == "true" ]]; }
-
-dp_container_label() { docker container inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+dp_container_running() { [[ $(rh_container_state "$1") == running ]]; }
 
 # Pulls IMG unless it is already on the host (a pinned tag does not change under us).
 dp_ensure_image() {
-  local image=$1
-  if docker image inspect "$image" >/dev/null 2>&1; then return 0; fi
-  dp_log pull "pulling $image"
-  docker pull -q "$image" >/dev/null || dp_fail pull "could not pull $image" "check the image name and the registry login (railhead-host registry login)"
-}
-
-dp_ensure_network() {
-  local net=$1
-  [[ $net == host || $net == none ]] && return 0
-  docker network inspect "$net" >/dev/null 2>&1 && return 0
-  docker network create --label railhead.managed=true "$net" >/dev/null 2>&1 || docker network inspect "$net" >/dev/null 2>&1 ||
-    dp_fail network "could not create network $net" "docker network create $net"
+  rh_pull_image "$1" missing || rh_fail pull "could not pull $1" "check the image name and the registry login (railhead-host registry login)"
 }
 
 # Creates a named volume with Railhead's labels if it does not exist; never touches an existing one.
@@ -79,12 +26,7 @@ dp_ensure_volume() { # name service owner-label
   local vol=$1 service=$2 owner=$3
   docker volume inspect "$vol" >/dev/null 2>&1 && return 0
   docker volume create --label railhead.managed=true --label "railhead.service=$service" --label "railhead.owner=$owner" "$vol" >/dev/null
-  dp_log volume "created volume $vol"
-}
-
-dp_print_logs() { # container
-  printf '[railhead] %s last log lines of %s:\n' "$(dp_label)" "$1" >&2
-  docker logs --tail 50 "$1" 2>&1 | sed 's/^/    /' >&2 || true
+  rh_log volume "created volume $vol"
 }
 
 # ---- accessory ------------------------------------------------------------------------------
@@ -124,9 +66,8 @@ cmd_accessory() {
     boot) accessory_boot "$@" ;;
     remove) accessory_remove "$@" ;;
     status) accessory_status "$@" ;;
-    -h | --help | help) accessory_usage ;;
-    "") dp_usage_error accessory_usage "accessory needs a subcommand" ;;
-    *) dp_usage_error accessory_usage "unknown accessory subcommand \"$sub\"" ;;
+    -h | --help | help | "") accessory_usage ;;
+    *) rh_usage_fail "unknown accessory subcommand \"$sub\"" ;;
   esac
 }
 
@@ -135,26 +76,26 @@ accessory_boot() {
   local -a ports=() volumes=() options=()
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
-      --image) dp_need_value "$1" $#; image=$2; shift 2 ;;
-      --port) dp_need_value "$1" $#; ports+=("$2"); shift 2 ;;
-      --volume) dp_need_value "$1" $#; volumes+=("$2"); shift 2 ;;
-      --cmd) dp_need_value "$1" $#; cmd=$2; shift 2 ;;
-      --option) dp_need_value "$1" $#; options+=("$2"); shift 2 ;;
-      --health-cmd) dp_need_value "$1" $#; health=$2; shift 2 ;;
-      --health-timeout) dp_need_value "$1" $#; timeout=$2; shift 2 ;;
-      --network) dp_need_value "$1" $#; network=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
+      --image) rh_need_arg "$1" "$#"; image=$2; shift 2 ;;
+      --port) rh_need_arg "$1" "$#"; ports+=("$2"); shift 2 ;;
+      --volume) rh_need_arg "$1" "$#"; volumes+=("$2"); shift 2 ;;
+      --cmd) rh_need_arg "$1" "$#"; cmd=$2; shift 2 ;;
+      --option) rh_need_arg "$1" "$#"; options+=("$2"); shift 2 ;;
+      --health-cmd) rh_need_arg "$1" "$#"; health=$2; shift 2 ;;
+      --health-timeout) rh_need_arg "$1" "$#"; timeout=$2; shift 2 ;;
+      --network) rh_need_arg "$1" "$#"; network=$2; shift 2 ;;
       --allow-public) allow_public=1; shift ;;
-      --host-identity) dp_need_value "$1" $#; shift 2 ;;
+      --host-identity) rh_need_arg "$1" "$#"; shift 2 ;;
       -h | --help) accessory_usage; return 0 ;;
-      *) dp_usage_error accessory_usage "unknown option \"$1\" for accessory boot" ;;
+      *) rh_usage_fail "unknown option \"$1\" for accessory boot" ;;
     esac
   done
-  [[ -n $service && -n $name && -n $image ]] || dp_usage_error accessory_usage "accessory boot needs --service, --name and --image"
-  dp_check_name service "$service"
-  dp_check_name name "$name"
-  [[ $timeout =~ ^[0-9]+$ ]] || dp_usage_error accessory_usage "--health-timeout must be a number of seconds"
+  [[ -n $service && -n $name && -n $image ]] || rh_usage_fail "accessory boot needs --service, --name and --image"
+  rh_validate_name service "$service"
+  rh_validate_name name "$name"
+  [[ $timeout =~ ^[0-9]+$ ]] || rh_usage_fail "--health-timeout must be a number of seconds"
   local container="$service-$name" step="accessory $service-$name" started=$SECONDS
 
   local -a run_args=()
@@ -163,23 +104,23 @@ accessory_boot() {
     [[ -n $p ]] || continue # an empty bind: the host has no private address
     if [[ $p =~ ^(([0-9]{1,3}\.){3}[0-9]{1,3}|\[[0-9a-fA-F:]+\]):[0-9]{1,5}:[0-9]{1,5}(/(tcp|udp))?$ ]]; then
       if [[ $p == 0.0.0.0:* || $p == "[::]:"* ]]; then
-        [[ $allow_public == 1 ]] || dp_usage_error accessory_usage "--port $p binds every interface; pass --allow-public to mean it"
-        dp_warn "$step" "publishing $p on ALL interfaces, including public ones; firewall it or bind the private IP"
+        [[ $allow_public == 1 ]] || rh_usage_fail "--port $p binds every interface; pass --allow-public to mean it"
+        rh_warn "$step" "publishing $p on ALL interfaces, including public ones; firewall it or bind the private IP"
       fi
     elif [[ $p =~ ^[0-9]{1,5}(:[0-9]{1,5})?(/(tcp|udp))?$ ]]; then
-      [[ $allow_public == 1 ]] || dp_usage_error accessory_usage "--port $p has no bind address, so Docker publishes it on every interface; give IP:HOSTPORT:CONTAINERPORT or pass --allow-public"
-      dp_warn "$step" "publishing $p on ALL interfaces, including public ones; firewall it or bind the private IP"
+      [[ $allow_public == 1 ]] || rh_usage_fail "--port $p has no bind address, so Docker publishes it on every interface; give IP:HOSTPORT:CONTAINERPORT or pass --allow-public"
+      rh_warn "$step" "publishing $p on ALL interfaces, including public ones; firewall it or bind the private IP"
     else
-      dp_usage_error accessory_usage "--port \"$p\" is not IP:HOSTPORT:CONTAINERPORT"
+      rh_usage_fail "--port \"$p\" is not IP:HOSTPORT:CONTAINERPORT"
     fi
     run_args+=(--publish "$p")
   done
   for v in "${volumes[@]}"; do
-    [[ $v =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*:/[^:]*$ ]] || dp_usage_error accessory_usage "--volume \"$v\" is not NAME:/absolute/path"
+    [[ $v =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*:/[^:]*$ ]] || rh_usage_fail "--volume \"$v\" is not NAME:/absolute/path"
     run_args+=(--volume "$v")
   done
   for o in "${options[@]}"; do
-    [[ $o =~ ^[a-z][a-z0-9-]*=.*$ ]] || dp_usage_error accessory_usage "--option \"$o\" is not KEY=VALUE"
+    [[ $o =~ ^[a-z][a-z0-9-]*=.*$ ]] || rh_usage_fail "--option \"$o\" is not KEY=VALUE"
     if [[ ${o#*=} == true ]]; then run_args+=("--${o%%=*}"); else run_args+=("--${o%%=*}=${o#*=}"); fi
   done
   if [[ -n $health ]]; then
@@ -187,10 +128,10 @@ accessory_boot() {
   fi
 
   local dir
-  dir="$(dp_state_dir)/accessories/$container"
+  dir="$(rh_state_dir)/accessories/$container"
   mkdir -p "$dir"
   chmod 700 "$dir"
-  dp_stdin_to_file "$dir/env.next"
+  rh_env_file_from_stdin "$dir/env.next"
   local spec
   spec=$( {
     printf '%s\n' "image=$image" "network=$network" "cmd=$cmd" "health=$health"
@@ -198,27 +139,27 @@ accessory_boot() {
     printf 'env=%s\n' "$(dp_sha <"$dir/env.next")"
   } | dp_sha)
 
-  if dp_container_exists "$container" && [[ "$(dp_container_label "$container" railhead.spec)" == "$spec" ]]; then
+  if dp_container_exists "$container" && [[ "$(rh_container_label "$container" railhead.spec)" == "$spec" ]]; then
     mv -f "$dir/env.next" "$dir/env"
     if ! dp_container_running "$container"; then
-      dp_log "$step" "same spec, container stopped: starting it"
+      rh_log "$step" "same spec, container stopped: starting it"
       docker start "$container" >/dev/null
     fi
-    accessory_wait_healthy "$container" "$health" "$timeout" || { dp_print_logs "$container"; dp_fail "$step" "$container is not healthy" "read the log lines above; docker logs $container"; }
-    dp_log "$step" "already current ($image)"
+    accessory_wait_healthy "$container" "$health" "$timeout" || { rh_print_container_logs "$container" 50; rh_fail "$step" "$container is not healthy" "read the log lines above; docker logs $container"; }
+    rh_log "$step" "already current ($image)"
     return 0
   fi
 
   # The new image is on the host before the old container stops: a failed pull changes nothing.
   dp_ensure_image "$image"
-  dp_ensure_network "$network"
+  network_ensure "$network"
   for v in "${volumes[@]}"; do dp_ensure_volume "${v%%:*}" "$service" "accessory:$name"; done
 
   local previous="$container-previous" had_old=0
   if dp_container_exists "$container"; then
     had_old=1
     docker rm -f "$previous" >/dev/null 2>&1 || true
-    dp_log "$step" "spec changed: stopping the old container"
+    rh_log "$step" "spec changed: stopping the old container"
     docker stop -t 30 "$container" >/dev/null
     docker rename "$container" "$previous"
   elif dp_container_exists "$previous"; then
@@ -229,21 +170,21 @@ accessory_boot() {
   local -a net_args=(--network "$network")
   if [[ $network != host && $network != none ]]; then net_args+=(--network-alias "$container" --network-alias "$name"); fi
   local -a cmd_words=()
-  [[ -n $cmd ]] && read -r -a cmd_words <<<"$cmd"
-  dp_log "$step" "starting $container ($image)"
+  rh_split_words cmd_words "$cmd"
+  rh_log "$step" "starting $container ($image)"
   if ! docker run -d --name "$container" --restart unless-stopped "${net_args[@]}" \
     --label railhead.managed=true --label "railhead.service=$service" --label "railhead.accessory=$name" \
     --label "railhead.spec=$spec" --env-file "$dir/env" "${run_args[@]}" "$image" "${cmd_words[@]}" >/dev/null; then
     accessory_rollback "$container" "$previous" "$had_old"
-    dp_fail "$step" "docker run failed for $container" "check the port binds and options above"
+    rh_fail "$step" "docker run failed for $container" "check the port binds and options above"
   fi
   if ! accessory_wait_healthy "$container" "$health" "$timeout"; then
-    dp_print_logs "$container"
+    rh_print_container_logs "$container" 50
     accessory_rollback "$container" "$previous" "$had_old"
-    dp_fail "$step" "$container did not become healthy within ${timeout}s; the previous container (if any) runs again" "read the log lines above"
+    rh_fail "$step" "$container did not become healthy within ${timeout}s; the previous container (if any) runs again" "read the log lines above"
   fi
   [[ $had_old == 1 ]] && docker rm -f "$previous" >/dev/null 2>&1
-  dp_log "$step" "booted $container ($image) in $((SECONDS - started))s"
+  rh_log "$step" "booted $container ($image) in $((SECONDS - started))s"
 }
 
 accessory_rollback() { # container previous had_old
@@ -275,41 +216,41 @@ accessory_remove() {
   local service="" name="" purge=0
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
       --purge) purge=1; shift ;;
       -h | --help) accessory_usage; return 0 ;;
-      *) dp_usage_error accessory_usage "unknown option \"$1\" for accessory remove" ;;
+      *) rh_usage_fail "unknown option \"$1\" for accessory remove" ;;
     esac
   done
-  [[ -n $service && -n $name ]] || dp_usage_error accessory_usage "accessory remove needs --service and --name"
-  dp_check_name service "$service"
-  dp_check_name name "$name"
+  [[ -n $service && -n $name ]] || rh_usage_fail "accessory remove needs --service and --name"
+  rh_validate_name service "$service"
+  rh_validate_name name "$name"
   local container="$service-$name" step="accessory $service-$name"
   docker rm -f "$container" "$container-previous" >/dev/null 2>&1 || true
   local -a vols=()
   mapfile -t vols < <(docker volume ls -q --filter label=railhead.managed=true --filter "label=railhead.service=$service" --filter "label=railhead.owner=accessory:$name")
   if [[ $purge == 1 ]]; then
     local v
-    for v in "${vols[@]}"; do docker volume rm "$v" >/dev/null && dp_log "$step" "purged volume $v"; done
-    rm -rf "$(dp_state_dir)/accessories/$container"
+    for v in "${vols[@]}"; do docker volume rm "$v" >/dev/null && rh_log "$step" "purged volume $v"; done
+    rm -rf "$(rh_state_dir)/accessories/$container"
   elif [[ ${#vols[@]} -gt 0 ]]; then
-    dp_log "$step" "kept volumes: ${vols[*]} (remove them with: accessory remove --service $service --name $name --purge)"
+    rh_log "$step" "kept volumes: ${vols[*]} (remove them with: accessory remove --service $service --name $name --purge)"
   fi
-  dp_log "$step" "removed $container"
+  rh_log "$step" "removed $container"
 }
 
 accessory_status() {
   local service="" name=""
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
       -h | --help) accessory_usage; return 0 ;;
-      *) dp_usage_error accessory_usage "unknown option \"$1\" for accessory status" ;;
+      *) rh_usage_fail "unknown option \"$1\" for accessory status" ;;
     esac
   done
-  [[ -n $service && -n $name ]] || dp_usage_error accessory_usage "accessory status needs --service and --name"
+  [[ -n $service && -n $name ]] || rh_usage_fail "accessory status needs --service and --name"
   docker container inspect -f '{{.Name}} {{.State.Status}} health={{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} image={{.Config.Image}} spec={{index .Config.Labels "railhead.spec"}}' "$service-$name" 2>/dev/null ||
     { echo "$service-$name absent"; return 1; }
 }

@@ -12,6 +12,10 @@
 
 LS_SEPARATOR='### railhead:env ###'
 
+rh_register_command "litestream replicate|restore" "SQLite replication: one replicator per host, restore-if-missing"
+rh_register_command "drill sqlite|postgres" "backup drill: restore the newest backup and compare (schedule: cron)"
+rh_register_command "pg-dump" "pg_dump -Fc of a Postgres accessory to the replica target"
+
 litestream_usage() {
   cat <<'EOF'
 Usage: railhead-host litestream replicate --service S --volume V --image IMG [--uid 1000] [--network host] < stdin
@@ -73,9 +77,8 @@ cmd_litestream() {
     replicate | restore) litestream_run "$sub" "$@" ;;
     remove) litestream_remove "$@" ;;
     status) litestream_status "$@" ;;
-    -h | --help | help) litestream_usage ;;
-    "") dp_usage_error litestream_usage "litestream needs a subcommand" ;;
-    *) dp_usage_error litestream_usage "unknown litestream subcommand \"$sub\"" ;;
+    -h | --help | help | "") litestream_usage ;;
+    *) rh_usage_fail "unknown litestream subcommand \"$sub\"" ;;
   esac
 }
 
@@ -87,9 +90,8 @@ cmd_drill() {
     postgres) drill_postgres "$@" ;;
     schedule) drill_schedule "$@" ;;
     unschedule) drill_unschedule "$@" ;;
-    -h | --help | help) drill_usage ;;
-    "") dp_usage_error drill_usage "drill needs a subcommand" ;;
-    *) dp_usage_error drill_usage "unknown drill subcommand \"$sub\"" ;;
+    -h | --help | help | "") drill_usage ;;
+    *) rh_usage_fail "unknown drill subcommand \"$sub\"" ;;
   esac
 }
 
@@ -104,9 +106,9 @@ ls_take_stdin() { # dir
   mkdir -p "$dir"
   chmod 700 "$dir"
   raw="$dir/stdin.tmp"
-  dp_stdin_to_file "$raw"
+  rh_env_file_from_stdin "$raw"
   if [[ ! -s $raw ]]; then rm -f "$raw"; return 1; fi
-  grep -qxF "$LS_SEPARATOR" "$raw" || { rm -f "$raw"; dp_fail litestream "stdin has no line '$LS_SEPARATOR'" "send litestream.yml, that line, then the env file"; }
+  grep -qxF "$LS_SEPARATOR" "$raw" || { rm -f "$raw"; rh_fail litestream "stdin has no line '$LS_SEPARATOR'" "send litestream.yml, that line, then the env file"; }
   awk -v sep="$LS_SEPARATOR" '$0 == sep { exit } { print }' "$raw" >"$dir/litestream.yml.next"
   (umask 077 && awk -v sep="$LS_SEPARATOR" 'found { print } $0 == sep { found = 1 }' "$raw" >"$dir/env.next")
   rm -f "$raw"
@@ -116,7 +118,7 @@ ls_take_stdin() { # dir
   mv -f "$dir/env.next" "$dir/env"
 }
 
-ls_dir() { printf '%s/litestream/%s' "$(dp_state_dir)" "$1"; }
+ls_dir() { printf '%s/litestream/%s' "$(rh_state_dir)" "$1"; }
 
 # Database paths (`  - path: "..."` lines, as components/litestream-render.ts writes them).
 ls_db_paths() { sed -n 's/^  - path: "\(.*\)"$/\1/p' "$1"; }
@@ -129,10 +131,10 @@ ls_storage_dir() { # yml
   local storage="" p d
   while IFS= read -r p; do
     d=${p%/*}
-    [[ -z $storage || $storage == "$d" ]] || dp_fail litestream "databases live in two directories ($storage, $d)" "keep every database directly under the storage directory"
+    [[ -z $storage || $storage == "$d" ]] || rh_fail litestream "databases live in two directories ($storage, $d)" "keep every database directly under the storage directory"
     storage=$d
   done < <(ls_db_paths "$1")
-  [[ -n $storage ]] || dp_fail litestream "litestream.yml lists no database" "render the config with components/litestream-render.ts"
+  [[ -n $storage ]] || rh_fail litestream "litestream.yml lists no database" "render the config with components/litestream-render.ts"
   printf '%s' "$storage"
 }
 
@@ -170,22 +172,22 @@ litestream_run() {
   local service="" volume="" image="" uid=1000 network=host
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --volume) dp_need_value "$1" $#; volume=$2; shift 2 ;;
-      --image) dp_need_value "$1" $#; image=$2; shift 2 ;;
-      --uid) dp_need_value "$1" $#; uid=$2; shift 2 ;;
-      --network) dp_need_value "$1" $#; network=$2; shift 2 ;;
-      --host-identity) dp_need_value "$1" $#; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --volume) rh_need_arg "$1" "$#"; volume=$2; shift 2 ;;
+      --image) rh_need_arg "$1" "$#"; image=$2; shift 2 ;;
+      --uid) rh_need_arg "$1" "$#"; uid=$2; shift 2 ;;
+      --network) rh_need_arg "$1" "$#"; network=$2; shift 2 ;;
+      --host-identity) rh_need_arg "$1" "$#"; shift 2 ;;
       -h | --help) litestream_usage; return 0 ;;
-      *) dp_usage_error litestream_usage "unknown option \"$1\" for litestream $action" ;;
+      *) rh_usage_fail "unknown option \"$1\" for litestream $action" ;;
     esac
   done
-  [[ -n $service && -n $volume && -n $image ]] || dp_usage_error litestream_usage "litestream $action needs --service, --volume and --image"
-  dp_check_name service "$service"
-  [[ $uid =~ ^[0-9]+$ ]] || dp_usage_error litestream_usage "--uid must be numeric"
+  [[ -n $service && -n $volume && -n $image ]] || rh_usage_fail "litestream $action needs --service, --volume and --image"
+  rh_validate_name service "$service"
+  [[ $uid =~ ^[0-9]+$ ]] || rh_usage_fail "--uid must be numeric"
   local dir step="litestream $service"
   dir=$(ls_dir "$service")
-  ls_take_stdin "$dir" || [[ -f $dir/litestream.yml ]] || dp_fail "$step" "no config on stdin and none stored" "send the rendered litestream.yml on stdin"
+  ls_take_stdin "$dir" || [[ -f $dir/litestream.yml ]] || rh_fail "$step" "no config on stdin and none stored" "send the rendered litestream.yml on stdin"
   local storage
   storage=$(ls_storage_dir "$dir/litestream.yml")
   dp_ensure_image "$image"
@@ -199,15 +201,15 @@ litestream_run() {
     dp_sha <"$dir/litestream.yml"
     dp_sha <"$dir/env"
   } | dp_sha)
-  if dp_container_exists "$container" && [[ "$(dp_container_label "$container" railhead.spec)" == "$spec" ]]; then
+  if dp_container_exists "$container" && [[ "$(rh_container_label "$container" railhead.spec)" == "$spec" ]]; then
     dp_container_running "$container" || docker start "$container" >/dev/null
-    dp_log "$step" "replicator already current"
+    rh_log "$step" "replicator already current"
     return 0
   fi
   ls_prepare_mounts "$dir" "$volume" "$storage" "$uid" "$image" "$service"
   if dp_container_exists "$container"; then
     # SIGTERM makes litestream sync a last time; only then does the new one start.
-    dp_log "$step" "config changed: stopping the old replicator"
+    rh_log "$step" "config changed: stopping the old replicator"
     docker stop -t 30 "$container" >/dev/null || true
     docker rm -f "$container" >/dev/null
   fi
@@ -216,10 +218,10 @@ litestream_run() {
     "${args[@]}" "$image" replicate -config /etc/litestream.yml -no-expand-env >/dev/null
   sleep 2
   if ! dp_container_running "$container"; then
-    dp_print_logs "$container"
-    dp_fail "$step" "the replicator exited" "read the log lines above (config, credentials, endpoint)"
+    rh_print_container_logs "$container" 50
+    rh_fail "$step" "the replicator exited" "read the log lines above (config, credentials, endpoint)"
   fi
-  dp_log "$step" "replicating $(ls_db_paths "$dir/litestream.yml" | wc -l) database(s) from volume $volume as uid $uid"
+  rh_log "$step" "replicating $(ls_db_paths "$dir/litestream.yml" | wc -l) database(s) from volume $volume as uid $uid"
 }
 
 litestream_restore() { # dir volume storage uid image service run-args...
@@ -230,35 +232,35 @@ litestream_restore() { # dir volume storage uid image service run-args...
   while IFS= read -r db; do
     if ! out=$(docker run --rm "$@" "$image" restore -config /etc/litestream.yml -no-expand-env -if-db-not-exists -if-replica-exists "$db" 2>&1); then
       printf '%s\n' "$out" | sed 's/^/    /' >&2
-      dp_fail "$step" "restore of $db failed" "check the replica with: litestream snapshots -config /etc/litestream.yml $db"
+      rh_fail "$step" "restore of $db failed" "check the replica with: litestream snapshots -config /etc/litestream.yml $db"
     fi
     case $out in
-      *"already exists"*) dp_log "$step" "$db exists: left alone" ;;
-      *"no matching backups"* | *"no backups"* | *"no replicas"* | "") dp_log "$step" "$db: no replica yet, starts empty" ;;
-      *) dp_log "$step" "$db restored from the replica"; restored=$((restored + 1)) ;;
+      *"already exists"*) rh_log "$step" "$db exists: left alone" ;;
+      *"no matching backups"* | *"no backups"* | *"no replicas"* | "") rh_log "$step" "$db: no replica yet, starts empty" ;;
+      *) rh_log "$step" "$db restored from the replica"; restored=$((restored + 1)) ;;
     esac
   done < <(ls_db_paths "$dir/litestream.yml")
-  dp_log "$step" "restore done ($restored restored)"
+  rh_log "$step" "restore done ($restored restored)"
 }
 
 litestream_remove() {
   local service=""
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
       -h | --help) litestream_usage; return 0 ;;
-      *) dp_usage_error litestream_usage "unknown option \"$1\" for litestream remove" ;;
+      *) rh_usage_fail "unknown option \"$1\" for litestream remove" ;;
     esac
   done
-  [[ -n $service ]] || dp_usage_error litestream_usage "litestream remove needs --service"
+  [[ -n $service ]] || rh_usage_fail "litestream remove needs --service"
   docker stop -t 30 "$service-litestream" >/dev/null 2>&1 || true
   docker rm -f "$service-litestream" >/dev/null 2>&1 || true
-  dp_log "litestream $service" "replicator removed; the storage volume and the replicas are kept"
+  rh_log "litestream $service" "replicator removed; the storage volume and the replicas are kept"
 }
 
 litestream_status() {
   local service=${2:-}
-  [[ ${1:-} == --service && -n $service ]] || dp_usage_error litestream_usage "litestream status needs --service"
+  [[ ${1:-} == --service && -n $service ]] || rh_usage_fail "litestream status needs --service"
   docker container inspect -f '{{.Name}} {{.State.Status}} restarts={{.RestartCount}} image={{.Config.Image}}' "$service-litestream" 2>/dev/null ||
     { echo "$service-litestream absent"; return 1; }
 }
@@ -306,27 +308,27 @@ drill_sqlite() {
   local service="" volume="" image="" sqlite_image="" uid=1000 network=host tables=3 tol=1
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --volume) dp_need_value "$1" $#; volume=$2; shift 2 ;;
-      --image) dp_need_value "$1" $#; image=$2; shift 2 ;;
-      --sqlite-image) dp_need_value "$1" $#; sqlite_image=$2; shift 2 ;;
-      --uid) dp_need_value "$1" $#; uid=$2; shift 2 ;;
-      --network) dp_need_value "$1" $#; network=$2; shift 2 ;;
-      --tables) dp_need_value "$1" $#; tables=$2; shift 2 ;;
-      --tolerance) dp_need_value "$1" $#; tol=$2; shift 2 ;;
-      --host-identity) dp_need_value "$1" $#; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --volume) rh_need_arg "$1" "$#"; volume=$2; shift 2 ;;
+      --image) rh_need_arg "$1" "$#"; image=$2; shift 2 ;;
+      --sqlite-image) rh_need_arg "$1" "$#"; sqlite_image=$2; shift 2 ;;
+      --uid) rh_need_arg "$1" "$#"; uid=$2; shift 2 ;;
+      --network) rh_need_arg "$1" "$#"; network=$2; shift 2 ;;
+      --tables) rh_need_arg "$1" "$#"; tables=$2; shift 2 ;;
+      --tolerance) rh_need_arg "$1" "$#"; tol=$2; shift 2 ;;
+      --host-identity) rh_need_arg "$1" "$#"; shift 2 ;;
       -h | --help) drill_usage; return 0 ;;
-      *) dp_usage_error drill_usage "unknown option \"$1\" for drill sqlite" ;;
+      *) rh_usage_fail "unknown option \"$1\" for drill sqlite" ;;
     esac
   done
-  [[ -n $service && -n $volume && -n $image && -n $sqlite_image ]] || dp_usage_error drill_usage "drill sqlite needs --service, --volume, --image and --sqlite-image"
-  [[ $tables =~ ^[0-9]+$ && $tol =~ ^[0-9]+(\.[0-9]+)?$ && $uid =~ ^[0-9]+$ ]] || dp_usage_error drill_usage "--tables, --uid and --tolerance must be numbers"
+  [[ -n $service && -n $volume && -n $image && -n $sqlite_image ]] || rh_usage_fail "drill sqlite needs --service, --volume, --image and --sqlite-image"
+  [[ $tables =~ ^[0-9]+$ && $tol =~ ^[0-9]+(\.[0-9]+)?$ && $uid =~ ^[0-9]+$ ]] || rh_usage_fail "--tables, --uid and --tolerance must be numbers"
   local dir step="drill $service" started=$SECONDS
   dir=$(ls_dir "$service")
   # A scheduled run has no stdin: it uses the config stored by the last `litestream replicate`.
   local cfg="$dir/drill"
   if ls_take_stdin "$cfg"; then :; elif [[ -f $dir/litestream.yml ]]; then cfg=$dir; else
-    dp_fail "$step" "no litestream config on stdin and none stored" "run litestream replicate first, or send the config on stdin"
+    rh_fail "$step" "no litestream config on stdin and none stored" "run litestream replicate first, or send the config on stdin"
   fi
   local storage scratch="$service-drill-$$" work
   storage=$(ls_storage_dir "$cfg/litestream.yml")
@@ -340,7 +342,7 @@ drill_sqlite() {
   local -a args=()
   mapfile -t args < <(ls_run_args "$cfg" "$volume" "$storage" "$uid" "$network")
   local db base failed=0 out
-  dp_log "$step" "restoring the newest replica of each database into scratch volume $scratch"
+  rh_log "$step" "restoring the newest replica of each database into scratch volume $scratch"
   while IFS= read -r db; do
     base=${db##*/}
     if ! out=$(docker run --rm "${args[@]}" --volume "$scratch:/drill" "$image" restore -config /etc/litestream.yml -no-expand-env -o "/drill/$base" "$db" 2>&1); then
@@ -364,28 +366,28 @@ drill_sqlite() {
   done < <(ls_db_paths "$cfg/litestream.yml")
   rm -rf "$cfg/drill"
   if [[ $failed == 1 ]]; then
-    dp_fail "$step" "backup drill FAILED after $((SECONDS - started))s (report above)" "inspect the replica; a failed drill means a restore would fail or lose data"
+    rh_fail "$step" "backup drill FAILED after $((SECONDS - started))s (report above)" "inspect the replica; a failed drill means a restore would fail or lose data"
   fi
-  dp_log "$step" "backup drill passed in $((SECONDS - started))s"
+  rh_log "$step" "backup drill passed in $((SECONDS - started))s"
 }
 
 pg_dump_run() {
   local service="" name="" target="" prefix="" keep=7
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
-      --target) dp_need_value "$1" $#; target=$2; shift 2 ;;
-      --prefix) dp_need_value "$1" $#; prefix=$2; shift 2 ;;
-      --keep) dp_need_value "$1" $#; keep=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
+      --target) rh_need_arg "$1" "$#"; target=$2; shift 2 ;;
+      --prefix) rh_need_arg "$1" "$#"; prefix=$2; shift 2 ;;
+      --keep) rh_need_arg "$1" "$#"; keep=$2; shift 2 ;;
       -h | --help) pg_dump_usage; return 0 ;;
-      *) dp_usage_error pg_dump_usage "unknown option \"$1\" for pg-dump" ;;
+      *) rh_usage_fail "unknown option \"$1\" for pg-dump" ;;
     esac
   done
-  [[ -n $service && -n $name && $target == /* ]] || dp_usage_error pg_dump_usage "pg-dump needs --service, --name and an absolute --target"
-  [[ $keep =~ ^[1-9][0-9]*$ ]] || dp_usage_error pg_dump_usage "--keep must be a positive number"
+  [[ -n $service && -n $name && $target == /* ]] || rh_usage_fail "pg-dump needs --service, --name and an absolute --target"
+  [[ $keep =~ ^[1-9][0-9]*$ ]] || rh_usage_fail "--keep must be a positive number"
   local container="$service-$name" step="pg-dump $service-$name" started=$SECONDS
-  dp_container_running "$container" || dp_fail "$step" "$container is not running" "railhead-host accessory boot ..."
+  dp_container_running "$container" || rh_fail "$step" "$container is not running" "railhead-host accessory boot ..."
   local image dest stamp
   image=$(docker container inspect -f '{{.Config.Image}}' "$container")
   dest="${prefix:-$service}/postgres/$name"
@@ -396,9 +398,9 @@ pg_dump_run() {
     docker run --rm -i --user 0 --network none --volume "$target:/target" --entrypoint sh "$image" -c \
       'set -e; mkdir -p "/target/$1"; cat >"/target/$1/$2.dump.tmp"; mv "/target/$1/$2.dump.tmp" "/target/$1/$2.dump"; ls -1 "/target/$1"/*.dump | sort | head -n -"$3" | xargs -r rm -f' \
       dump "$dest" "$stamp" "$keep"; then
-    dp_fail "$step" "pg_dump failed" "docker logs $container"
+    rh_fail "$step" "pg_dump failed" "docker logs $container"
   fi
-  dp_log "$step" "dumped to $target/$dest/$stamp.dump in $((SECONDS - started))s"
+  rh_log "$step" "dumped to $target/$dest/$stamp.dump in $((SECONDS - started))s"
 }
 
 drill_postgres() {
@@ -406,19 +408,19 @@ drill_postgres() {
   while [[ $# -gt 0 ]]; do
     case $1 in
       --dump) dump=1; shift ;;
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --name) dp_need_value "$1" $#; name=$2; shift 2 ;;
-      --target) dp_need_value "$1" $#; target=$2; shift 2 ;;
-      --prefix) dp_need_value "$1" $#; prefix=$2; shift 2 ;;
-      --tables) dp_need_value "$1" $#; tables=$2; shift 2 ;;
-      --tolerance) dp_need_value "$1" $#; tol=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
+      --target) rh_need_arg "$1" "$#"; target=$2; shift 2 ;;
+      --prefix) rh_need_arg "$1" "$#"; prefix=$2; shift 2 ;;
+      --tables) rh_need_arg "$1" "$#"; tables=$2; shift 2 ;;
+      --tolerance) rh_need_arg "$1" "$#"; tol=$2; shift 2 ;;
       -h | --help) drill_usage; return 0 ;;
-      *) dp_usage_error drill_usage "unknown option \"$1\" for drill postgres" ;;
+      *) rh_usage_fail "unknown option \"$1\" for drill postgres" ;;
     esac
   done
-  [[ -n $service && -n $name && $target == /* ]] || dp_usage_error drill_usage "drill postgres needs --service, --name and an absolute --target"
+  [[ -n $service && -n $name && $target == /* ]] || rh_usage_fail "drill postgres needs --service, --name and an absolute --target"
   local container="$service-$name" step="drill $service-$name" started=$SECONDS work image dest scratch
-  dp_container_running "$container" || dp_fail "$step" "$container is not running" "railhead-host accessory boot ..."
+  dp_container_running "$container" || rh_fail "$step" "$container is not running" "railhead-host accessory boot ..."
   if [[ $dump == 1 ]]; then pg_dump_run --service "$service" --name "$name" --target "$target" ${prefix:+--prefix "$prefix"}; fi
   image=$(docker container inspect -f '{{.Config.Image}}' "$container")
   dest="${prefix:-$service}/postgres/$name"
@@ -428,8 +430,8 @@ drill_postgres() {
   trap "docker exec '$container' sh -c 'dropdb -U \"\$POSTGRES_USER\" --if-exists $scratch' >/dev/null 2>&1; rm -rf '$work'" EXIT
   local newest
   newest=$(docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint sh "$image" -c 'ls -1 "/target/$1"/*.dump 2>/dev/null | sort | tail -n 1' ls "$dest")
-  [[ -n $newest ]] || dp_fail "$step" "no dump under $target/$dest" "railhead-host pg-dump --service $service --name $name --target $target"
-  dp_log "$step" "restoring ${newest##*/} into scratch database $scratch"
+  [[ -n $newest ]] || rh_fail "$step" "no dump under $target/$dest" "railhead-host pg-dump --service $service --name $name --target $target"
+  rh_log "$step" "restoring ${newest##*/} into scratch database $scratch"
   docker exec "$container" sh -c "createdb -U \"\$POSTGRES_USER\" $scratch"
   local failed=0
   if ! docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint cat "$image" "$newest" |
@@ -443,8 +445,8 @@ drill_postgres() {
     docker exec "$container" sh -c "psql -qAt -U \"\$POSTGRES_USER\" -d $scratch -c \"$q\"" >"$work/restored"
     drill_compare "${newest##*/}" "$tables" "$tol" "$work/restored" "$work/live" || failed=1
   fi
-  [[ $failed == 0 ]] || dp_fail "$step" "postgres drill FAILED after $((SECONDS - started))s (report above)" "inspect the dumps under $target/$dest"
-  dp_log "$step" "postgres drill passed in $((SECONDS - started))s"
+  [[ $failed == 0 ]] || rh_fail "$step" "postgres drill FAILED after $((SECONDS - started))s (report above)" "inspect the dumps under $target/$dest"
+  rh_log "$step" "postgres drill passed in $((SECONDS - started))s"
 }
 
 # ---- schedule -------------------------------------------------------------------------------
@@ -453,59 +455,59 @@ drill_schedule() {
   local service="" cron="" kind="" id=""
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --id) dp_need_value "$1" $#; id=$2; shift 2 ;;
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --cron) dp_need_value "$1" $#; cron=$2; shift 2 ;;
-      --kind) dp_need_value "$1" $#; kind=$2; shift 2 ;;
+      --id) rh_need_arg "$1" "$#"; id=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --cron) rh_need_arg "$1" "$#"; cron=$2; shift 2 ;;
+      --kind) rh_need_arg "$1" "$#"; kind=$2; shift 2 ;;
       --) shift; break ;;
       -h | --help) drill_usage; return 0 ;;
-      *) dp_usage_error drill_usage "unknown option \"$1\" for drill schedule" ;;
+      *) rh_usage_fail "unknown option \"$1\" for drill schedule" ;;
     esac
   done
-  [[ -n $service && -n $cron && $# -gt 0 ]] || dp_usage_error drill_usage "drill schedule needs --service, --cron, --kind and the drill arguments after --"
-  [[ $kind == sqlite || $kind == postgres ]] || dp_usage_error drill_usage "--kind must be sqlite or postgres"
-  [[ $cron =~ ^[0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,a-zA-Z-]+\ [0-9*/,a-zA-Z-]+$ ]] || dp_usage_error drill_usage "--cron must be a 5-field cron expression"
+  [[ -n $service && -n $cron && $# -gt 0 ]] || rh_usage_fail "drill schedule needs --service, --cron, --kind and the drill arguments after --"
+  [[ $kind == sqlite || $kind == postgres ]] || rh_usage_fail "--kind must be sqlite or postgres"
+  [[ $cron =~ ^[0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,a-zA-Z-]+\ [0-9*/,a-zA-Z-]+$ ]] || rh_usage_fail "--cron must be a 5-field cron expression"
   if ! command -v crontab >/dev/null 2>&1; then
     # A deploy must not fail for want of cron; say loudly that nothing is scheduled.
-    dp_warn "drill $service" "this host has no crontab, so the $kind drill is NOT scheduled; install cron (apt-get install cron) and re-run, or run it by hand: drill $kind $*"
+    rh_warn "drill $service" "this host has no crontab, so the $kind drill is NOT scheduled; install cron (apt-get install cron) and re-run, or run it by hand: drill $kind $*"
     return 0
   fi
   local tool marker line logdir w
   tool=$(readlink -f "$0")
   marker="# railhead-drill $service ${id:-$kind}"
-  logdir="$(dp_state_dir)/drill"
+  logdir="$(rh_state_dir)/drill"
   mkdir -p "$logdir"
   line="$cron"
   [[ -n ${DOCKER_HOST:-} ]] && line+=" DOCKER_HOST=$(printf '%q' "$DOCKER_HOST")"
   [[ -n ${RAILHEAD_STATE_DIR:-} ]] && line+=" RAILHEAD_STATE_DIR=$(printf '%q' "$RAILHEAD_STATE_DIR")"
-  line+=" bash $(printf '%q' "$tool") --host-label $(printf '%q' "$(dp_label)") drill $kind"
+  line+=" bash $(printf '%q' "$tool") --host-label $(printf '%q' "$(rh_host_label)") drill $kind"
   for w in "$@"; do line+=" $(printf '%q' "$w")"; done
   line+=" </dev/null >>$(printf '%q' "$logdir/$service-${id:-$kind}.log") 2>&1 $marker"
   local current
   current=$(crontab -l 2>/dev/null || true)
   if grep -qxF -- "$line" <<<"$current"; then
-    dp_log "drill $service" "$kind drill already scheduled ($cron)"
+    rh_log "drill $service" "$kind drill already scheduled ($cron)"
     return 0
   fi
   { grep -vF -- "$marker" <<<"$current" | sed '/^$/d' || true; printf '%s\n' "$line"; } | crontab -
-  dp_log "drill $service" "$kind drill scheduled ($cron, log $logdir/$service-${id:-$kind}.log)"
+  rh_log "drill $service" "$kind drill scheduled ($cron, log $logdir/$service-${id:-$kind}.log)"
 }
 
 drill_unschedule() {
   local service="" kind="" id=""
   while [[ $# -gt 0 ]]; do
     case $1 in
-      --id) dp_need_value "$1" $#; id=$2; shift 2 ;;
-      --service) dp_need_value "$1" $#; service=$2; shift 2 ;;
-      --kind) dp_need_value "$1" $#; kind=$2; shift 2 ;;
+      --id) rh_need_arg "$1" "$#"; id=$2; shift 2 ;;
+      --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
+      --kind) rh_need_arg "$1" "$#"; kind=$2; shift 2 ;;
       -h | --help) drill_usage; return 0 ;;
-      *) dp_usage_error drill_usage "unknown option \"$1\" for drill unschedule" ;;
+      *) rh_usage_fail "unknown option \"$1\" for drill unschedule" ;;
     esac
   done
-  [[ -n $service && -n $kind ]] || dp_usage_error drill_usage "drill unschedule needs --service and --kind"
+  [[ -n $service && -n $kind ]] || rh_usage_fail "drill unschedule needs --service and --kind"
   command -v crontab >/dev/null 2>&1 || return 0
   local current
   current=$(crontab -l 2>/dev/null || true)
   { grep -vF -- "# railhead-drill $service ${id:-$kind}" <<<"$current" | sed '/^$/d' || true; } | crontab -
-  dp_log "drill $service" "$kind drill unscheduled"
+  rh_log "drill $service" "$kind drill unscheduled"
 }
