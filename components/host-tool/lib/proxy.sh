@@ -1,0 +1,685 @@
+# shellcheck shell=bash
+# The host's reverse proxy: one HAProxy container `railhead-proxy` on the app network, switched
+# between two server slots per service (a/b) through its runtime API (DESIGN.md decision 9), and
+# an optional Caddy front `railhead-tls` that terminates TLS for services added with --ssl.
+#
+# State ($RAILHEAD_STATE_DIR/proxy):
+#   proxy.conf              what `proxy boot` was given (IMAGE, NETWORK, HTTP_PORT, ...)
+#   services/<svc>.conf     one per service: ROLE, APP_PORT, DOMAINS, SSL, RESPONSE_TIMEOUT,
+#                           HEALTH_PATH, LIVE (a|b|empty), MAINTENANCE (0|1)
+#   maintenance.map         `<svc> <html-escaped message>` for services in maintenance
+#   haproxy.cfg             rendered from the above; copied into the container (docker cp), so
+#   Caddyfile               the proxy works whatever filesystem the Docker engine sees
+#   loaded.hash             structure hash of the config the running HAProxy has loaded
+#
+# The config is re-rendered whenever a service's live slot changes, so a restarted HAProxy routes
+# exactly like the running one. It is *reloaded* only when its structure changes (services,
+# domains, ports, timeouts): never on a release.
+
+RH_PROXY_CONTAINER=railhead-proxy
+RH_TLS_CONTAINER=railhead-tls
+RH_PROXY_API_PORT=9999
+RH_PROXY_CFG_DIR=/etc/railhead-proxy
+
+rh_register_command "proxy boot" "run the HAProxy container railhead-proxy (same spec twice: no change)"
+rh_register_command "proxy service add|remove" "register / remove a service's backend (host routing, a/b slots)"
+rh_register_command "proxy maintenance S on|off" "serve a 503 maintenance page for a service, or stop"
+
+proxy_help() {
+  cat <<'HELP'
+Usage:
+  railhead-host proxy boot --image IMG [--network railhead] [--http-port 80] [--https-port 443]
+                           [--bind-ip IP]... [--tls-image IMG] [--tls-internal] [--tls-email EMAIL]
+  railhead-host proxy service add SERVICE --app-port P [--domain D]... [--ssl] [--role web]
+                           [--health-path /up] [--response-timeout 30]
+  railhead-host proxy service remove SERVICE
+  railhead-host proxy maintenance SERVICE on|off      (on: message on stdin, optional)
+
+boot      Ensures the HAProxy container railhead-proxy runs on the network with the rendered
+          config. Same spec twice = no change; a changed image is pulled first, then the
+          container is replaced (routing is kept: it lives in the rendered config).
+          --tls-image is the Caddy image used when a service has --ssl; --tls-internal makes
+          Caddy use its internal CA instead of ACME (tests, private networks).
+service   add: a backend with two slots (a/b) whose servers are the release aliases
+          <service>-<role>--a / --b. Domains route by Host header; a service without domains is
+          the host's catch-all (at most one). HAProxy reloads only when the set of services or
+          their routing changes. --ssl puts the service's domains behind the Caddy TLS front.
+          remove: drops the backend (and its TLS site).
+maintenance
+          on: the service answers 503 with an HTML page (message from stdin, default "Down for
+          maintenance"); off: the live slot serves again. Survives a proxy restart.
+HELP
+}
+
+proxy_dir() { printf '%s/proxy' "$(rh_state_dir)"; }
+proxy_service_conf() { printf '%s/proxy/services/%s.conf' "$(rh_state_dir)" "$1"; }
+proxy_setting() { rh_kv_get "$(proxy_dir)/proxy.conf" "$1"; }
+
+# Lists registered services, one per line, sorted.
+proxy_services() {
+  local f
+  for f in "$(proxy_dir)"/services/*.conf; do
+    [[ -e $f ]] || continue
+    f=${f##*/}
+    printf '%s\n' "${f%.conf}"
+  done | sort
+}
+
+# True when any registered service asked for TLS.
+proxy_tls_wanted() {
+  local s
+  for s in $(proxy_services); do
+    [[ $(rh_kv_get "$(proxy_service_conf "$s")" SSL) == 1 ]] && return 0
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- rendering
+
+proxy_render_haproxy_cfg() {
+  local s conf role port svc_domains live timeout catchall="" slot disabled
+  cat <<EOF
+# Rendered by railhead-host from $(proxy_dir)/services/*.conf: edit those (through the tool).
+global
+  log stdout format raw local0 warning
+  stats socket ipv4@127.0.0.1:$RH_PROXY_API_PORT level admin
+  stats socket /tmp/railhead-haproxy.sock mode 600 level admin expose-fd listeners
+  hard-stop-after 60s
+
+defaults
+  mode http
+  log global
+  option dontlognull
+  option http-keep-alive
+  option forwardfor
+  timeout connect 5s
+  timeout client 60s
+  timeout http-request 30s
+  timeout http-keep-alive 60s
+  timeout server 30s
+  timeout tunnel 1h
+  default-server init-addr last,none resolvers docker resolve-prefer ipv4
+
+# Docker's embedded DNS: the release slot aliases resolve to whichever container holds them, so a
+# restarted proxy (or a rebooted host, where container IPs change) finds the live container.
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  accepted_payload_size 8192
+  resolve_retries 2
+  timeout resolve 1s
+  timeout retry 1s
+  hold valid 1s
+  hold obsolete 1s
+  hold nx 1s
+  hold other 1s
+  hold refused 1s
+  hold timeout 1s
+
+frontend http
+  bind :80
+  http-request set-var(txn.railhead_host) req.hdr(host),field(1,:),lower
+EOF
+  for s in $(proxy_services); do
+    conf=$(proxy_service_conf "$s")
+    svc_domains=$(rh_kv_get "$conf" DOMAINS)
+    if [[ -z $svc_domains ]]; then
+      catchall=$s
+    else
+      printf '  use_backend be_%s if { var(txn.railhead_host) -m str %s }\n' "$s" "$svc_domains"
+    fi
+  done
+  printf '  default_backend be_%s\n' "${catchall:-_none}"
+  for s in $(proxy_services); do
+    conf=$(proxy_service_conf "$s")
+    role=$(rh_kv_get "$conf" ROLE)
+    port=$(rh_kv_get "$conf" APP_PORT)
+    live=$(rh_kv_get "$conf" LIVE)
+    timeout=$(rh_kv_get "$conf" RESPONSE_TIMEOUT)
+    printf '\nbackend be_%s\n  http-reuse always\n  timeout server %ss\n' "$s" "${timeout:-30}"
+    printf '  http-request return status 503 content-type "text/html; charset=utf-8" lf-string "%s" if { str(%s),map(%s/maintenance.map) -m found }\n' \
+      "<!doctype html><html><head><meta charset='utf-8'><title>Maintenance</title></head><body><h1>%[str($s),map($RH_PROXY_CFG_DIR/maintenance.map)]</h1></body></html>" \
+      "$s" "$RH_PROXY_CFG_DIR"
+    for slot in a b; do
+      disabled=" disabled"
+      [[ $slot == "$live" ]] && disabled=""
+      printf '  server %s %s-%s--%s:%s%s\n' "$slot" "$s" "$role" "$slot" "$port" "$disabled"
+    done
+  done
+  cat <<'EOF'
+
+backend be__none
+  http-request return status 404 content-type "text/plain" string "no Railhead service for this host name"
+EOF
+}
+
+# The parts of the config a running HAProxy cannot change at run time (slot states can).
+proxy_structure_hash() {
+  sed -e 's/ disabled$//' "$(proxy_dir)/haproxy.cfg" | sha256sum | cut -c1-16
+}
+
+proxy_render_maintenance_map() {
+  local s msg
+  for s in $(proxy_services); do
+    [[ $(rh_kv_get "$(proxy_service_conf "$s")" MAINTENANCE) == 1 ]] || continue
+    msg=$(rh_kv_get "$(proxy_service_conf "$s")" MESSAGE)
+    printf '%s %s\n' "$s" "${msg:-Down for maintenance}"
+  done
+}
+
+# Escapes text for HTML and keeps it on one line (it lives in a map file and a CLI argument).
+proxy_html_escape() {
+  local t=$1
+  t=${t//&/&amp;}
+  t=${t//</&lt;}
+  t=${t//>/&gt;}
+  t=${t//\"/&quot;}
+  t=${t//\'/&#39;}
+  t=${t//\\/&#92;}
+  t=${t//%/&#37;}
+  t=${t//$'\r'/ }
+  t=${t//$'\t'/ }
+  t=${t//$'\n'/ }
+  printf '%s' "$t"
+}
+
+# Writes haproxy.cfg and maintenance.map from the service files; prints "changed" when the
+# config text changed.
+proxy_write_config_files() {
+  local dir cfg map
+  dir=$(proxy_dir)
+  mkdir -p "$dir/services"
+  cfg=$(proxy_render_haproxy_cfg)
+  map=$(proxy_render_maintenance_map)
+  [[ -f $dir/maintenance.map && $(<"$dir/maintenance.map") == "$map" ]] ||
+    printf '%s\n' "$map" | sed '/^$/d' | rh_write_file_atomic "$dir/maintenance.map" 0644
+  if [[ ! -f $dir/haproxy.cfg || $(<"$dir/haproxy.cfg") != "$cfg" ]]; then
+    printf '%s\n' "$cfg" | rh_write_file_atomic "$dir/haproxy.cfg" 0644
+    printf 'changed'
+  fi
+}
+
+# Copies the rendered files into the proxy container (created or running).
+proxy_push_config() {
+  local container=${1:-$RH_PROXY_CONTAINER} stage
+  stage=$(mktemp -d)
+  cp "$(proxy_dir)/haproxy.cfg" "$(proxy_dir)/maintenance.map" "$stage/"
+  chmod 0755 "$stage"
+  chmod 0644 "$stage"/*
+  docker cp "$stage/." "$container:$RH_PROXY_CFG_DIR" >/dev/null
+  rm -rf "$stage"
+}
+
+# ---------------------------------------------------------------- runtime API
+
+# Sends COMMANDS (several separated by ';') to HAProxy's runtime API and prints the answer.
+proxy_api() {
+  # shellcheck disable=SC2016 # expanded by the bash inside the proxy container
+  docker exec "$RH_PROXY_CONTAINER" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "%s\n" "$1" >&3 && cat <&3' \
+    "$RH_PROXY_API_PORT" "$1"
+}
+
+# Prints "<addr> <op_state> <admin_state>" of BACKEND/SLOT from `show servers state`.
+proxy_slot_state() {
+  proxy_api "show servers state $1" | awk -v s="$2" '$4 == s { print $5, $6, $7; exit }'
+}
+
+# Current sessions on BACKEND/SLOT (from `show stat`).
+proxy_slot_sessions() {
+  proxy_api "show stat" | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $5; exit }'
+}
+
+proxy_running() {
+  [[ $(rh_container_state "$RH_PROXY_CONTAINER") == running ]]
+}
+
+# Waits until the runtime API answers and knows BACKEND (after a start or a reload).
+proxy_wait_api() {
+  local backend=${1:-} deadline=$(($(rh_now_us) + 15000000)) out
+  while :; do
+    if out=$(proxy_api "show backend" 2>/dev/null) && { [[ -z $backend ]] || grep -qx "$backend" <<<"$out"; }; then
+      return 0
+    fi
+    (($(rh_now_us) < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# Re-renders the config; when its structure changed and HAProxy runs, validates and reloads it
+# (master-worker, USR2: listening sockets are passed on, established connections finish).
+proxy_apply_config() {
+  local dir hash loaded wait_for=${1:-}
+  dir=$(proxy_dir)
+  proxy_write_config_files >/dev/null
+  proxy_running || return 0
+  proxy_push_config
+  hash=$(proxy_structure_hash)
+  loaded=$(cat "$dir/loaded.hash" 2>/dev/null || true)
+  if [[ $hash == "$loaded" ]]; then
+    rh_log proxy "config rewritten, routing unchanged: no reload"
+    return 0
+  fi
+  local check
+  if ! check=$(docker exec "$RH_PROXY_CONTAINER" haproxy -c -f "$RH_PROXY_CFG_DIR/haproxy.cfg" 2>&1); then
+    printf '%s\n' "$check" | tail -n 20 >&2
+    rh_fail proxy "the rendered HAProxy config is invalid (the running proxy keeps its old config)" "read the errors above; the config is $dir/haproxy.cfg"
+  fi
+  docker kill --signal USR2 "$RH_PROXY_CONTAINER" >/dev/null
+  sleep 0.3
+  proxy_wait_api "$wait_for" || rh_fail proxy "HAProxy did not come back after the reload" "docker logs $RH_PROXY_CONTAINER"
+  printf '%s\n' "$hash" >"$dir/loaded.hash"
+  rh_log proxy "HAProxy reloaded (services or routing changed)"
+}
+
+# ---------------------------------------------------------------- proxy boot
+
+proxy_publish_args() {
+  local -n rh_publish_out=$1
+  local port=$2 bind_ips ip
+  rh_publish_out=()
+  bind_ips=$(proxy_setting BIND_IPS)
+  if [[ -z $bind_ips ]]; then
+    rh_publish_out=(--publish "$port:${3:-80}")
+    return 0
+  fi
+  for ip in ${bind_ips//,/ }; do
+    rh_publish_out+=(--publish "$ip:$port:${3:-80}")
+  done
+}
+
+# Makes sure railhead-proxy runs with the current settings: nothing if it already does; replaces
+# it (new container created and configured first, old one removed, new one started) otherwise.
+proxy_ensure_container() {
+  local image network spec current state args=() publish=() labels=()
+  image=$(proxy_setting IMAGE)
+  network=$(proxy_setting NETWORK)
+  [[ -n $image ]] || rh_fail proxy "the proxy was never booted on this host" "run 'railhead-host proxy boot --image IMG' first"
+  if ! proxy_tls_wanted; then
+    proxy_publish_args publish "$(proxy_setting HTTP_PORT)" 80
+  fi
+  rh_pull_image "$image" missing || rh_fail proxy "could not pull the proxy image $image" "check the image name and 'registry login'"
+  spec=$(printf '%s\n' "v1" "$(rh_image_id "$image")" "$network" "${publish[*]}" | sha256sum | cut -c1-16)
+  current=$(rh_container_label "$RH_PROXY_CONTAINER" railhead.spec)
+  state=$(rh_container_state "$RH_PROXY_CONTAINER")
+  proxy_write_config_files >/dev/null
+  if [[ -n $state && $current == "$spec" ]]; then
+    if [[ $state != running ]]; then
+      proxy_push_config
+      docker start "$RH_PROXY_CONTAINER" >/dev/null
+      proxy_wait_api || rh_fail proxy "HAProxy did not start" "docker logs $RH_PROXY_CONTAINER"
+      proxy_structure_hash >"$(proxy_dir)/loaded.hash"
+      rh_log proxy "started the stopped proxy container"
+    else
+      rh_log proxy "proxy container up to date"
+      proxy_apply_config
+    fi
+    return 0
+  fi
+  rh_labels_args labels proxy proxy "$(proxy_setting IMAGE)"
+  args=(--name "$RH_PROXY_CONTAINER-next" --restart unless-stopped --network "$network"
+    --network-alias "$RH_PROXY_CONTAINER" "${publish[@]}" "${labels[@]}" --label "railhead.spec=$spec"
+    --sysctl net.ipv4.ip_unprivileged_port_start=0 --log-opt max-size=10m
+    --entrypoint haproxy "$image" -W -db -f "$RH_PROXY_CFG_DIR/haproxy.cfg")
+  docker rm -f "$RH_PROXY_CONTAINER-next" >/dev/null 2>&1 || true
+  docker create "${args[@]}" >/dev/null || rh_fail proxy "could not create the proxy container" "see Docker's error above"
+  proxy_push_config "$RH_PROXY_CONTAINER-next"
+  if [[ -n $state ]]; then
+    docker rm -f "$RH_PROXY_CONTAINER" >/dev/null
+    rh_log proxy "removed the old proxy container (spec changed)"
+  fi
+  docker rename "$RH_PROXY_CONTAINER-next" "$RH_PROXY_CONTAINER"
+  docker start "$RH_PROXY_CONTAINER" >/dev/null || rh_fail proxy "the proxy container did not start" "docker logs $RH_PROXY_CONTAINER (port ${publish[*]} taken?)"
+  proxy_wait_api || { docker logs --tail 20 "$RH_PROXY_CONTAINER" >&2; rh_fail proxy "HAProxy did not start" "docker logs $RH_PROXY_CONTAINER"; }
+  proxy_structure_hash >"$(proxy_dir)/loaded.hash"
+  rh_log proxy "proxy container running ($image, ${publish[*]:-not published: behind $RH_TLS_CONTAINER})"
+}
+
+proxy_boot() {
+  local image="" network=railhead http_port=80 https_port=443 bind_ips=() tls_image="" tls_internal=0 tls_email=""
+  while (($#)); do
+    case $1 in
+      --image) rh_need_arg "$1" "$#"; image=$2; shift 2 ;;
+      --network) rh_need_arg "$1" "$#"; network=$2; shift 2 ;;
+      --http-port) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; http_port=$2; shift 2 ;;
+      --https-port) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; https_port=$2; shift 2 ;;
+      --bind-ip) rh_need_arg "$1" "$#"; bind_ips+=("$2"); shift 2 ;;
+      --tls-image) rh_need_arg "$1" "$#"; tls_image=$2; shift 2 ;;
+      --tls-internal) tls_internal=1; shift ;;
+      --tls-email) rh_need_arg "$1" "$#"; tls_email=$2; shift 2 ;;
+      -h | --help) proxy_help; return 0 ;;
+      *) rh_usage_fail "unknown proxy boot option '$1'" ;;
+    esac
+  done
+  [[ -n $image ]] || rh_usage_fail "proxy boot needs --image"
+  rh_validate_name network "$network"
+  rh_require_docker
+  local dir
+  dir=$(proxy_dir)
+  mkdir -p "$dir/services"
+  local old_ifs=$IFS bind_csv
+  IFS=,
+  bind_csv="${bind_ips[*]}"
+  IFS=$old_ifs
+  printf 'IMAGE=%s\nNETWORK=%s\nHTTP_PORT=%s\nHTTPS_PORT=%s\nBIND_IPS=%s\nTLS_IMAGE=%s\nTLS_INTERNAL=%s\nTLS_EMAIL=%s\n' \
+    "$image" "$network" "$http_port" "$https_port" "$bind_csv" "$tls_image" "$tls_internal" "$tls_email" |
+    rh_write_file_atomic "$dir/proxy.conf" 0644
+  docker network inspect "$network" >/dev/null 2>&1 || network_ensure "$network"
+  if proxy_tls_wanted; then
+    tls_ensure
+  else
+    proxy_ensure_container
+  fi
+}
+
+# ---------------------------------------------------------------- proxy service add/remove
+
+proxy_service_add() {
+  local service="" port="" domains=() ssl=0 role=web health_path=/up timeout=30 d
+  while (($#)); do
+    case $1 in
+      --app-port) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; port=$2; shift 2 ;;
+      --domain) rh_need_arg "$1" "$#"; domains+=("$2"); shift 2 ;;
+      --ssl) ssl=1; shift ;;
+      --role) rh_need_arg "$1" "$#"; role=$2; shift 2 ;;
+      --health-path) rh_need_arg "$1" "$#"; health_path=$2; shift 2 ;;
+      --response-timeout) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; timeout=$2; shift 2 ;;
+      -h | --help) proxy_help; return 0 ;;
+      -*) rh_usage_fail "unknown proxy service add option '$1'" ;;
+      *) [[ -z $service ]] || rh_usage_fail "one SERVICE only"; service=$1; shift ;;
+    esac
+  done
+  [[ -n $service ]] || rh_usage_fail "proxy service add needs SERVICE"
+  [[ -n $port ]] || rh_usage_fail "proxy service add needs --app-port"
+  rh_validate_name service "$service"
+  rh_validate_name role "$role"
+  local normalized=()
+  for d in "${domains[@]}"; do
+    d=${d,,}
+    [[ $d =~ ^[a-z0-9*]([a-z0-9.-]*[a-z0-9])?$ ]] || rh_usage_fail "--domain '$d' is not a host name"
+    normalized+=("$d")
+  done
+  ((ssl == 0 || ${#normalized[@]} > 0)) || rh_usage_fail "--ssl needs at least one --domain (certificates are per host name)"
+  rh_require_docker
+  rh_with_lock proxy proxy_service_add_locked "$service" "$port" "$ssl" "$role" "$health_path" "$timeout" "${normalized[@]}"
+}
+
+proxy_service_add_locked() {
+  local service=$1 port=$2 ssl=$3 role=$4 health_path=$5 timeout=$6
+  shift 6
+  local domain_list="$*" conf other other_domains d
+  conf=$(proxy_service_conf "$service")
+  [[ -n $(proxy_setting IMAGE) ]] || rh_fail proxy "the proxy was never booted on this host" "run 'railhead-host proxy boot --image IMG' first"
+  for other in $(proxy_services); do
+    [[ $other == "$service" ]] && continue
+    other_domains=$(rh_kv_get "$(proxy_service_conf "$other")" DOMAINS)
+    if [[ -z $domain_list && -z $other_domains ]]; then
+      rh_fail proxy "service $other is already this host's catch-all (no --domain); two services without domains cannot share a host" "give $service (or $other) at least one --domain"
+    fi
+    for d in $domain_list; do
+      [[ " $other_domains " == *" $d "* ]] &&
+        rh_fail proxy "domain $d is already routed to service $other" "remove it from $other first, or pick another domain"
+    done
+  done
+  local live maintenance message ssl_before=no
+  live=$(rh_kv_get "$conf" LIVE)
+  maintenance=$(rh_kv_get "$conf" MAINTENANCE)
+  message=$(rh_kv_get "$conf" MESSAGE)
+  proxy_tls_wanted && ssl_before=yes
+  printf 'ROLE=%s\nAPP_PORT=%s\nDOMAINS=%s\nSSL=%s\nHEALTH_PATH=%s\nRESPONSE_TIMEOUT=%s\nLIVE=%s\nMAINTENANCE=%s\nMESSAGE=%s\n' \
+    "$role" "$port" "$domain_list" "$ssl" "$health_path" "$timeout" "$live" "${maintenance:-0}" "$message" |
+    rh_write_file_atomic "$conf" 0644
+  local ssl_after=no
+  proxy_tls_wanted && ssl_after=yes
+  if [[ $ssl_before != "$ssl_after" || $ssl_after == yes ]]; then
+    tls_ensure
+  else
+    proxy_ensure_running_or_fail
+  fi
+  proxy_apply_config "be_$service"
+  rh_log proxy "service $service: ${domain_list:-catch-all} -> port $port${live:+ (live slot $live)}"
+}
+
+proxy_ensure_running_or_fail() {
+  proxy_running && return 0
+  proxy_ensure_container
+}
+
+proxy_service_remove() {
+  local service=""
+  while (($#)); do
+    case $1 in
+      -h | --help) proxy_help; return 0 ;;
+      -*) rh_usage_fail "unknown proxy service remove option '$1'" ;;
+      *) [[ -z $service ]] || rh_usage_fail "one SERVICE only"; service=$1; shift ;;
+    esac
+  done
+  [[ -n $service ]] || rh_usage_fail "proxy service remove needs SERVICE"
+  rh_validate_name service "$service"
+  rh_require_docker
+  rh_with_lock proxy proxy_service_remove_locked "$service"
+}
+
+proxy_service_remove_locked() {
+  local service=$1 conf had_ssl
+  conf=$(proxy_service_conf "$service")
+  if [[ ! -f $conf ]]; then
+    rh_log proxy "service $service is not registered: nothing to remove"
+    return 0
+  fi
+  had_ssl=$(rh_kv_get "$conf" SSL)
+  rm -f "$conf"
+  if [[ $had_ssl == 1 ]]; then
+    tls_ensure
+  fi
+  proxy_apply_config
+  rh_log proxy "service $service removed"
+}
+
+# ---------------------------------------------------------------- maintenance
+
+proxy_maintenance() {
+  local service=${1:-} mode=${2:-}
+  [[ $service == -h || $service == --help ]] && { proxy_help; return 0; }
+  [[ -n $service && ($mode == on || $mode == off) && $# -eq 2 ]] || rh_usage_fail "proxy maintenance SERVICE on|off"
+  rh_validate_name service "$service"
+  local message=""
+  if [[ $mode == on ]]; then
+    message=$(rh_stdin_text | head -c 2000)
+    message=$(proxy_html_escape "${message:-Down for maintenance}")
+  fi
+  rh_require_docker
+  rh_with_lock proxy proxy_maintenance_locked "$service" "$mode" "$message"
+}
+
+# The CLI splits arguments on spaces and commands on ';': escape both (and backslashes).
+proxy_cli_escape() {
+  local t=$1
+  t=${t//\\/\\\\}
+  t=${t// /\\ }
+  t=${t//;/\\;}
+  printf '%s' "$t"
+}
+
+proxy_maintenance_locked() {
+  local service=$1 mode=$2 message=$3 conf map="$RH_PROXY_CFG_DIR/maintenance.map"
+  conf=$(proxy_service_conf "$service")
+  [[ -f $conf ]] || rh_fail maintenance "service $service is not registered on this host's proxy" "run 'railhead-host proxy service add $service ...' first"
+  if [[ $mode == on ]]; then
+    rh_kv_set "$conf" MAINTENANCE 1
+    rh_kv_set "$conf" MESSAGE "$message"
+  else
+    rh_kv_set "$conf" MAINTENANCE 0
+    rh_kv_set "$conf" MESSAGE ""
+  fi
+  proxy_write_config_files >/dev/null
+  if proxy_running; then
+    proxy_push_config
+    local cmds="del map $map $service"
+    [[ $mode == on ]] && cmds+="; add map $map $service $(proxy_cli_escape "$message")"
+    proxy_api "$cmds" >/dev/null
+  fi
+  if [[ $mode == on ]]; then
+    rh_log maintenance "service $service now answers 503 (maintenance page)"
+  else
+    rh_log maintenance "service $service serves its live slot again"
+  fi
+}
+
+# ---------------------------------------------------------------- cutover (used by release)
+
+# Prints the live slot of SERVICE (a, b or nothing).
+proxy_live_slot() {
+  rh_kv_get "$(proxy_service_conf "$1")" LIVE
+}
+
+# Switches SERVICE from its live slot to IDLE, whose alias now resolves to NEW_IP:
+# wait for the resolution, make IDLE ready, check it is up, put the old slot in maintenance,
+# record the live slot and re-render the config (no reload). Prints the old slot (or nothing).
+# Runs under the proxy lock. Returns non-zero (with a message on stderr) on failure, after
+# putting IDLE back in maintenance.
+proxy_cutover_locked() {
+  local service=$1 idle=$2 new_ip=$3 resolve_timeout=$4 backend="be_$1" old state addr op admin
+  old=$(proxy_live_slot "$service")
+  [[ $old == "$idle" ]] && old=""
+  local deadline=$(($(rh_now_us) + resolve_timeout * 1000000))
+  while :; do
+    state=$(proxy_slot_state "$backend" "$idle" || true)
+    read -r addr op admin <<<"$state"
+    [[ $addr == "$new_ip" ]] && break
+    if (($(rh_now_us) >= deadline)); then
+      printf '[railhead] %s ERROR cutover: HAProxy slot %s/%s resolved to %s, not the new container %s, within %ss\n' \
+        "$(rh_host_label)" "$backend" "$idle" "${addr:-nothing}" "$new_ip" "$resolve_timeout" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  proxy_api "set server $backend/$idle state ready" >/dev/null
+  read -r addr op admin <<<"$(proxy_slot_state "$backend" "$idle")"
+  # op 2 = running; maintenance bits (mask 0x23): 0x01 forced, 0x02 inherited, 0x20 resolution.
+  # (0x04 "disabled in the config" stays set after `state ready` and does not stop traffic.)
+  if [[ $op != 2 || $((admin & 0x23)) != 0 ]]; then
+    proxy_api "set server $backend/$idle state maint" >/dev/null || true
+    printf '[railhead] %s ERROR cutover: slot %s/%s did not come up (op_state %s, admin_state %s)\n' \
+      "$(rh_host_label)" "$backend" "$idle" "$op" "$admin" >&2
+    return 1
+  fi
+  if [[ -n $old ]]; then
+    proxy_api "set server $backend/$old state maint" >/dev/null
+  fi
+  rh_kv_set "$(proxy_service_conf "$service")" LIVE "$idle"
+  proxy_write_config_files >/dev/null
+  proxy_push_config
+  printf '%s' "$old"
+}
+
+# Waits until SLOT of SERVICE has no current sessions, or DRAIN_TIMEOUT seconds.
+proxy_drain_slot() {
+  local service=$1 slot=$2 drain_timeout=$3 scur
+  local deadline=$(($(rh_now_us) + drain_timeout * 1000000))
+  while :; do
+    scur=$(proxy_slot_sessions "be_$service" "$slot" || true)
+    [[ ${scur:-0} == 0 ]] && return 0
+    if (($(rh_now_us) >= deadline)); then
+      rh_warn drain "slot $slot still had $scur sessions after ${drain_timeout}s; stopping it anyway"
+      return 0
+    fi
+    sleep 0.3
+  done
+}
+
+# ---------------------------------------------------------------- TLS front (Caddy)
+
+tls_render_caddyfile() {
+  local s conf ssl_domains="" email internal
+  for s in $(proxy_services); do
+    conf=$(proxy_service_conf "$s")
+    [[ $(rh_kv_get "$conf" SSL) == 1 ]] || continue
+    ssl_domains+=" $(rh_kv_get "$conf" DOMAINS)"
+  done
+  email=$(proxy_setting TLS_EMAIL)
+  internal=$(proxy_setting TLS_INTERNAL)
+  printf '# Rendered by railhead-host: TLS for ssl services; everything goes on to %s:80.\n{\n' "$RH_PROXY_CONTAINER"
+  [[ -n $email ]] && printf '  email %s\n' "$email"
+  printf '  servers {\n    protocols h1 h2\n  }\n}\n'
+  local d site=""
+  for d in $ssl_domains; do
+    site+="${site:+, }https://$d"
+  done
+  if [[ -n $site ]]; then
+    printf '\n%s {\n' "$site"
+    [[ $internal == 1 ]] && printf '  tls internal\n'
+    printf '  reverse_proxy %s:80\n}\n' "$RH_PROXY_CONTAINER"
+  fi
+  printf '\nhttp:// {\n  reverse_proxy %s:80\n}\n' "$RH_PROXY_CONTAINER"
+}
+
+# Runs, updates or removes the Caddy front so it matches the ssl services; recreates
+# railhead-proxy when it has to give up (or take back) port 80. The Caddyfile changes, and Caddy
+# reloads, only when ssl domains change.
+tls_ensure() {
+  local dir image network state caddyfile spec current publish=() p443=() labels=() args=() sysctls=()
+  dir=$(proxy_dir)
+  state=$(rh_container_state "$RH_TLS_CONTAINER")
+  if ! proxy_tls_wanted; then
+    if [[ -n $state ]]; then
+      docker rm -f "$RH_TLS_CONTAINER" >/dev/null
+      rm -f "$dir/Caddyfile"
+      rh_log tls "no ssl service left: removed $RH_TLS_CONTAINER"
+    fi
+    proxy_ensure_container
+    return 0
+  fi
+  image=$(proxy_setting TLS_IMAGE)
+  network=$(proxy_setting NETWORK)
+  [[ -n $image ]] || rh_fail tls "a service asks for ssl but the proxy was booted without --tls-image" "run 'railhead-host proxy boot ... --tls-image IMG'"
+  proxy_ensure_container
+  caddyfile=$(tls_render_caddyfile)
+  proxy_publish_args publish "$(proxy_setting HTTP_PORT)" 80
+  proxy_publish_args p443 "$(proxy_setting HTTPS_PORT)" 443
+  rh_pull_image "$image" missing || rh_fail tls "could not pull the TLS image $image" "check the image name and 'registry login'"
+  spec=$(printf '%s\n' "v1" "$(rh_image_id "$image")" "$network" "${publish[*]} ${p443[*]}" | sha256sum | cut -c1-16)
+  current=$(rh_container_label "$RH_TLS_CONTAINER" railhead.spec)
+  if [[ $state == running && $current == "$spec" ]]; then
+    if [[ -f $dir/Caddyfile && $(<"$dir/Caddyfile") == "$caddyfile" ]]; then
+      rh_log tls "TLS front up to date (domains unchanged: Caddy not reloaded)"
+      return 0
+    fi
+    printf '%s\n' "$caddyfile" | rh_write_file_atomic "$dir/Caddyfile" 0644
+    docker cp "$dir/Caddyfile" "$RH_TLS_CONTAINER:/etc/caddy/Caddyfile" >/dev/null
+    docker exec "$RH_TLS_CONTAINER" caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 ||
+      rh_fail tls "Caddy rejected the new config" "docker logs $RH_TLS_CONTAINER; the config is $dir/Caddyfile"
+    rh_log tls "ssl domains changed: Caddy reloaded"
+    return 0
+  fi
+  printf '%s\n' "$caddyfile" | rh_write_file_atomic "$dir/Caddyfile" 0644
+  [[ -e /proc/sys/net/ipv4/tcp_migrate_req ]] && sysctls=(--sysctl net.ipv4.tcp_migrate_req=1)
+  rh_labels_args labels proxy tls "$image"
+  args=(--name "$RH_TLS_CONTAINER" --restart unless-stopped --network "$network" "${publish[@]}" "${p443[@]}"
+    "${labels[@]}" --label "railhead.spec=$spec" --sysctl net.ipv4.ip_unprivileged_port_start=0 "${sysctls[@]}"
+    --volume railhead-tls-data:/data --volume railhead-tls-config:/config --log-opt max-size=10m
+    "$image" caddy run --config /etc/caddy/Caddyfile --adapter caddyfile)
+  [[ -n $state ]] && docker rm -f "$RH_TLS_CONTAINER" >/dev/null
+  docker create "${args[@]}" >/dev/null || rh_fail tls "could not create $RH_TLS_CONTAINER" "see Docker's error above"
+  docker cp "$dir/Caddyfile" "$RH_TLS_CONTAINER:/etc/caddy/Caddyfile" >/dev/null
+  docker start "$RH_TLS_CONTAINER" >/dev/null || rh_fail tls "$RH_TLS_CONTAINER did not start" "docker logs $RH_TLS_CONTAINER (ports 80/443 taken?)"
+  rh_log tls "TLS front $RH_TLS_CONTAINER running ($image)"
+}
+
+# ---------------------------------------------------------------- dispatch
+
+cmd_proxy() {
+  case ${1:-} in
+    boot) shift; proxy_boot "$@" ;;
+    service)
+      shift
+      case ${1:-} in
+        add) shift; proxy_service_add "$@" ;;
+        remove) shift; proxy_service_remove "$@" ;;
+        -h | --help | "") proxy_help ;;
+        *) rh_usage_fail "unknown proxy service subcommand '$1'" ;;
+      esac
+      ;;
+    maintenance) shift; proxy_maintenance "$@" ;;
+    -h | --help | "") proxy_help ;;
+    *) rh_usage_fail "unknown proxy subcommand '$1'" ;;
+  esac
+}
