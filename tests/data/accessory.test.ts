@@ -3,7 +3,7 @@
 // Runs the bundled host tool against tests/rig hosts when the rig is up, else this machine's engine.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { httpJson, must, q, rigJson, sleep, targets, uniq, type Target } from "./support";
+import { httpJson, must, waitHttpOk, q, rigJson, sleep, targets, uniq, type Target } from "./support";
 
 let t: Target;
 let t2: Target | undefined;
@@ -27,7 +27,7 @@ async function deployApp(version: string): Promise<void> {
   await must(t.sh(`docker run -d --name ${svc}-web --network ${net} -p ${t.publicIp}::3000 ${env} ${t.image("app", version)}`), "app run");
   const port = (await must(t.sh(`docker port ${svc}-web 3000/tcp | head -n1`), "docker port")).stdout.trim().split(":").pop();
   appUrl = `http://${t.publicIp}:${port}`;
-  await httpJson(`${appUrl}/up`);
+  await waitHttpOk(`${appUrl}/up`);
 }
 
 const pgCount = async () => Number((await httpJson(`${appUrl}/pg/count`)).count);
@@ -102,7 +102,7 @@ test("an image change replaces the container and keeps the data; a failed one le
   assert.equal(await containerId(`${svc}-db`), running, "old container untouched");
 
   // A new container that never gets healthy: rolled back to the old one.
-  const unhealthy = await bootPg(`${pgRepo}:15-upgraded`, [], "false");
+  const unhealthy = await bootPg(`${pgRepo}:15-upgraded`, ["--health-timeout", "8"], "false");
   assert.equal(unhealthy.code, 1);
   assert.match(unhealthy.stderr, /did not become healthy/);
   assert.match(await containerId(`${svc}-db`), / true$/);
@@ -119,7 +119,7 @@ test("data survives a restart of the host's Docker engine (rig)", { skip: rigJso
   for (let i = 0; i < 60 && !/ true$/.test(await containerId(`${svc}-db`)); i++) await sleep(1000);
   await must(bootPg(t.image("postgres", "15-upgraded")), "healthy after the engine restart");
   await must(t.sh(`docker start ${svc}-web >/dev/null`), "app back");
-  await httpJson(`${appUrl}/up`);
+  await waitHttpOk(`${appUrl}/up`);
   assert.equal(await pgCount(), 5);
   assert.equal(await redisGet(), 3);
 });

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { renderCredentialsEnv, renderLitestreamStdin, renderLitestreamYml, type RenderReplica } from "../../components/litestream-render";
 import { startS3, type S3Server } from "../support/s3/server";
-import { httpJson, must, sleep, targets, uniq, type Target } from "./support";
+import { httpJson, must, waitHttpOk, sleep, targets, uniq, type Target } from "./support";
 
 let t: Target;
 let s3: S3Server;
@@ -33,7 +33,7 @@ async function deployApp(): Promise<void> {
   await must(t.sh(`docker run -d --name ${svc}-web --network ${net} -v ${volume}:/rails/storage -p ${t.publicIp}::3000 ${t.image("app")}`), "app run");
   const port = (await must(t.sh(`docker port ${svc}-web 3000/tcp | head -n1`), "port")).stdout.trim().split(":").pop();
   appUrl = `http://${t.publicIp}:${port}`;
-  await httpJson(`${appUrl}/up`);
+  await waitHttpOk(`${appUrl}/up`);
 }
 
 /** What a lost host leaves: nothing. The app, the replicator and the storage volume are gone. */

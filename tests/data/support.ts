@@ -136,16 +136,34 @@ export async function must(p: Promise<RunResult>, what: string): Promise<RunResu
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until GET url answers 2xx (e.g. the app's /up). */
+export async function waitHttpOk(url: string): Promise<void> {
+  await httpRequest(url, "GET", async (res) => {
+    await res.text();
+    return {};
+  });
+}
+
 export async function httpJson(url: string, method = "GET"): Promise<Record<string, unknown>> {
+  return httpRequest(url, method, async (res) => (await res.json()) as Record<string, unknown>);
+}
+
+async function httpRequest(url: string, method: string, read: (res: Response) => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
   for (let i = 0; ; i++) {
+    // A ref'd timer: undici's sockets and AbortSignal.timeout do not keep the event loop alive, so a
+    // request to a port that accepts and then stalls would otherwise end the test process.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 10_000);
     try {
-      const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
-      const body = (await res.json()) as Record<string, unknown>;
+      const res = await fetch(url, { method, signal: ac.signal });
+      const body = await read(res);
       if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${JSON.stringify(body)}`);
       return body;
     } catch (e) {
       if (i >= 40) throw e;
       await sleep(250);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -326,8 +326,9 @@ drill_sqlite() {
   local dir step="drill $service" started=$SECONDS
   dir=$(ls_dir "$service")
   # A scheduled run has no stdin: it uses the config stored by the last `litestream replicate`.
-  local cfg="$dir/drill"
-  if ls_take_stdin "$cfg"; then :; elif [[ -f $dir/litestream.yml ]]; then cfg=$dir; else
+  local cfg given="$dir/drill"
+  if ls_take_stdin "$given"; then cfg=$given; elif [[ -f $dir/litestream.yml ]]; then cfg=$dir; else
+    rm -rf "$given"
     rh_fail "$step" "no litestream config on stdin and none stored" "run litestream replicate first, or send the config on stdin"
   fi
   local storage scratch="$service-drill-$$" work
@@ -336,7 +337,7 @@ drill_sqlite() {
   dp_ensure_image "$sqlite_image"
   work=$(mktemp -d)
   # shellcheck disable=SC2064 # expand now: the names are fixed for this run
-  trap "docker volume rm -f '$scratch' >/dev/null 2>&1; rm -rf '$work'" EXIT
+  trap "docker volume rm -f '$scratch' >/dev/null 2>&1; rm -rf '$work' '$given'" EXIT
   docker volume create --label railhead.managed=true --label "railhead.service=$service" --label railhead.owner=drill "$scratch" >/dev/null
   ls_chown "$image" "$uid" --volume "$scratch:/drill" -- /drill
   local -a args=()
@@ -364,7 +365,6 @@ drill_sqlite() {
     grep -v '^integrity ' "$work/live" >"$work/l" || true
     drill_compare "$base" "$tables" "$tol" "$work/r" "$work/l" || failed=1
   done < <(ls_db_paths "$cfg/litestream.yml")
-  rm -rf "$cfg/drill"
   if [[ $failed == 1 ]]; then
     rh_fail "$step" "backup drill FAILED after $((SECONDS - started))s (report above)" "inspect the replica; a failed drill means a restore would fail or lose data"
   fi
