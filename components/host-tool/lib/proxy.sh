@@ -168,14 +168,15 @@ proxy_render_maintenance_map() {
 
 # Escapes text for HTML and keeps it on one line (it lives in a map file and a CLI argument).
 proxy_html_escape() {
+  # Replacements are quoted: bash 5.2 (patsub_replacement) would read a bare & as "the match".
   local t=$1
-  t=${t//&/&amp;}
-  t=${t//</&lt;}
-  t=${t//>/&gt;}
-  t=${t//\"/&quot;}
-  t=${t//\'/&#39;}
-  t=${t//\\/&#92;}
-  t=${t//%/&#37;}
+  t=${t//&/"&amp;"}
+  t=${t//</"&lt;"}
+  t=${t//>/"&gt;"}
+  t=${t//\"/"&quot;"}
+  t=${t//\'/"&#39;"}
+  t=${t//\\/"&#92;"}
+  t=${t//%/"&#37;"}
   t=${t//$'\r'/ }
   t=${t//$'\t'/ }
   t=${t//$'\n'/ }
@@ -314,7 +315,7 @@ proxy_ensure_container() {
     fi
     return 0
   fi
-  rh_labels_args labels proxy proxy "$(proxy_setting IMAGE)"
+  labels=(--label railhead.managed=true --label railhead.component=proxy)
   args=(--name "$RH_PROXY_CONTAINER-next" --restart unless-stopped --network "$network"
     --network-alias "$RH_PROXY_CONTAINER" "${publish[@]}" "${labels[@]}" --label "railhead.spec=$spec"
     --sysctl net.ipv4.ip_unprivileged_port_start=0 --log-opt max-size=10m
@@ -652,7 +653,7 @@ tls_ensure() {
   fi
   printf '%s\n' "$caddyfile" | rh_write_file_atomic "$dir/Caddyfile" 0644
   [[ -e /proc/sys/net/ipv4/tcp_migrate_req ]] && sysctls=(--sysctl net.ipv4.tcp_migrate_req=1)
-  rh_labels_args labels proxy tls "$image"
+  labels=(--label railhead.managed=true --label railhead.component=tls)
   args=(--name "$RH_TLS_CONTAINER" --restart unless-stopped --network "$network" "${publish[@]}" "${p443[@]}"
     "${labels[@]}" --label "railhead.spec=$spec" --sysctl net.ipv4.ip_unprivileged_port_start=0 "${sysctls[@]}"
     --volume railhead-tls-data:/data --volume railhead-tls-config:/config --log-opt max-size=10m

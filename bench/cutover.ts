@@ -1,0 +1,131 @@
+// Cutover benchmark (not a test): on a rig host, under keep-alive and connection-close load, run
+// N web releases and print per cutover: failed/total requests, release seconds minus the app's own
+// time-to-healthy, and SSH sessions the host accepted during the release (from its sshd log).
+// Usage: node --import tsx bench/cutover.ts [--host h1] [--cutovers 3] [--connections 16]
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { rigImage, startLoad, type LoadResult } from "../tests/rig/rig";
+import { bootProxy, FAST, prepareHost, resetHost, webRelease, type ToolHost } from "../tests/host-tool/helpers";
+
+interface Args {
+  host: string;
+  cutovers: number;
+  connections: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { host: "h1", cutovers: 3, connections: 16 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (k === "--host" && v) args.host = v;
+    else if (k === "--cutovers" && v) args.cutovers = Number(v);
+    else if (k === "--connections" && v) args.connections = Number(v);
+    else throw new Error(`unknown argument ${k}; usage: cutover.ts [--host h1] [--cutovers 3] [--connections 16]`);
+  }
+  return args;
+}
+
+const DOMAIN = "bench.test";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function must(h: ToolHost, command: string, stdin?: string): Promise<string> {
+  const r = await h.sh(command, stdin, 300_000);
+  if (r.code !== 0) throw new Error(`${command} failed (${r.code}): ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** The app's own time from `docker run` to the first 2xx on /up, measured on the host (seconds). */
+async function timeToHealthy(h: ToolHost, image: string): Promise<number> {
+  const out = await must(
+    h,
+    `docker rm -f rh-bench-tth >/dev/null 2>&1; t0=$(date +%s%N); docker run -d --name rh-bench-tth --network railhead ${image} >/dev/null; ` +
+      `ip=$(docker inspect -f '{{(index .NetworkSettings.Networks "railhead").IPAddress}}' rh-bench-tth); ` +
+      `until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://$ip:3000/up)" = 200 ]; do sleep 0.02; done; ` +
+      `t1=$(date +%s%N); docker rm -f rh-bench-tth >/dev/null; echo $(( (t1 - t0) / 1000000 ))`,
+  );
+  return Number(out.trim()) / 1000;
+}
+
+function sshdLog(host: string): string {
+  return `/var/log/rh-rig/${host}-sshd.log`;
+}
+
+function acceptedSessions(host: string): number {
+  try {
+    return fs.readFileSync(sshdLog(host), "utf8").split("\n").filter((l) => l.includes("Accepted publickey")).length;
+  } catch {
+    return -1;
+  }
+}
+
+function fmt(l: LoadResult): string {
+  return `${l.failed}/${l.total}`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const h = await prepareHost(args.host);
+  await resetHost(h);
+  await bootProxy(h);
+  await must(h, `${h.toolPath} proxy service add bench --app-port 3000 --domain ${DOMAIN}`);
+  const first = await h.tool(webRelease("bench", "c0", rigImage("app:v1")), "SECRET_KEY_BASE=bench\n", 300_000);
+  if (first.code !== 0) throw new Error(`first release failed: ${first.stdout}${first.stderr}`);
+
+  const tthSamples: number[] = [];
+  for (let i = 0; i < 3; i++) tthSamples.push(await timeToHealthy(h, rigImage("app:v2")));
+  tthSamples.sort((a, b) => a - b);
+  const tth = tthSamples[1];
+  console.log(`app time-to-healthy (docker run -> first 200 on /up, from the host): median ${tth.toFixed(2)}s of ${tthSamples.map((s) => s.toFixed(2)).join(", ")}`);
+  console.log(`release options: ${FAST.join(" ")}; load: ${args.connections} keep-alive + ${args.connections} close connections to ${h.baseUrl} (Host: ${DOMAIN})`);
+  const rows: Record<string, unknown>[] = [];
+  let totalFailed = 0;
+  let totalRequests = 0;
+  for (let i = 1; i <= args.cutovers; i++) {
+    const image = rigImage(i % 2 === 1 ? "app:v2" : "app:v1");
+    const common = { url: `${h.baseUrl}/`, host: DOMAIN, connections: args.connections, durationMs: 300_000 };
+    const ka = startLoad({ ...common, keepAlive: true });
+    const close = startLoad({ ...common, keepAlive: false });
+    await sleep(1500);
+    const sshBefore = acceptedSessions(args.host);
+    const t0 = Date.now();
+    const r = await h.tool(webRelease("bench", `c${i}`, image), "SECRET_KEY_BASE=bench\n", 300_000);
+    const wall = (Date.now() - t0) / 1000;
+    const sshAfter = acceptedSessions(args.host);
+    await sleep(1500);
+    const [kaR, closeR] = [await ka.stop(), await close.stop()];
+    if (r.code !== 0) throw new Error(`release c${i} failed: ${r.stdout}${r.stderr}`);
+    const toolSeconds = Number(/released \S+ as \S+ in ([0-9.]+)s/.exec(r.stdout)?.[1] ?? NaN);
+    const sessions = sshBefore >= 0 && sshAfter >= 0 ? sshAfter - sshBefore : NaN;
+    totalFailed += kaR.failed + closeR.failed;
+    totalRequests += kaR.total + closeR.total;
+    const row = {
+      cutover: i,
+      keepAlive: fmt(kaR),
+      close: fmt(closeR),
+      versionsSeen: { ...kaR.versions },
+      errors: { ...kaR.errors, ...closeR.errors },
+      releaseWallSeconds: wall,
+      releaseToolSeconds: toolSeconds,
+      minusTimeToHealthy: Number((wall - tth).toFixed(2)),
+      sshSessions: sessions,
+    };
+    rows.push(row);
+    console.log(
+      `cutover ${i}: failed/total keep-alive ${fmt(kaR)}, close ${fmt(closeR)}; versions ${JSON.stringify(kaR.versions)}; ` +
+        `release ${wall.toFixed(2)}s wall (tool ${toolSeconds.toFixed(2)}s), minus app time-to-healthy ${tth.toFixed(2)}s = ${(wall - tth).toFixed(2)}s; ` +
+        `ssh sessions on ${args.host}: ${Number.isNaN(sessions) ? "n/a (no sshd log)" : sessions}`,
+    );
+  }
+  console.log(`total: ${totalFailed} failed of ${totalRequests} requests over ${args.cutovers} cutovers`);
+  const dir = path.join(__dirname, "results");
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `cutover-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(file, JSON.stringify({ args, timeToHealthy: tthSamples, rows, totalFailed, totalRequests }, null, 2));
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+  await resetHost(h);
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

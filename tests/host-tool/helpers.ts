@@ -1,0 +1,71 @@
+// Shared helpers for the host-tool tests: upload the bundled tool to a rig host, run it there,
+// and reset the host between suites. Test equipment.
+import { bundleHostTool } from "../../components/host-tool/bundle";
+import { loadRig, rigHost, rigImage, sshRun, type RigHost, type RunResult } from "../rig/rig";
+
+/** Quotes one word for a POSIX shell. */
+export function shq(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface ToolHost {
+  host: RigHost;
+  /** Absolute path of the uploaded tool on the host. */
+  toolPath: string;
+  /** Runs the tool with these arguments (and stdin); never rejects on a non-zero exit. */
+  tool(args: string[], stdin?: string, timeoutMs?: number): Promise<RunResult>;
+  /** Runs a shell command on the host. */
+  sh(command: string, stdin?: string, timeoutMs?: number): Promise<RunResult>;
+  /** http://<public ip> */
+  baseUrl: string;
+}
+
+/** Uploads the bundle (as a host receives it) and returns helpers bound to that host. */
+export async function prepareHost(name: string): Promise<ToolHost> {
+  const rig = loadRig();
+  const host = rigHost(name, rig);
+  const bundle = bundleHostTool();
+  const toolPath = `${host.home}/.railhead/bin/railhead-host-${bundle.hash}`;
+  const up = await sshRun(host, `mkdir -p ${shq(`${host.home}/.railhead/bin`)} && cat > ${shq(toolPath)} && chmod 0755 ${shq(toolPath)}`, {
+    stdin: bundle.text,
+  });
+  if (up.code !== 0) throw new Error(`upload to ${name} failed: ${up.stderr}`);
+  const sh = (command: string, stdin?: string, timeoutMs?: number) => sshRun(host, command, { stdin, timeoutMs: timeoutMs ?? 120_000 });
+  return {
+    host,
+    toolPath,
+    baseUrl: `http://${host.publicIp}`,
+    sh,
+    tool: (args, stdin, timeoutMs) => sh([toolPath, "--host-label", name, ...args].map(shq).join(" "), stdin, timeoutMs),
+  };
+}
+
+/** Removes every Railhead container, the proxy state and the app state from a host. */
+export async function resetHost(h: ToolHost): Promise<void> {
+  const r = await h.sh(
+    "docker ps -aq --filter label=railhead.managed=true | xargs -r docker rm -f >/dev/null; " +
+      "docker rm -f railhead-proxy railhead-proxy-next railhead-tls >/dev/null 2>&1; " +
+      "rm -rf ~/.railhead/apps ~/.railhead/proxy ~/.railhead/locks; true",
+  );
+  if (r.code !== 0) throw new Error(`reset failed: ${r.stderr}`);
+}
+
+/** Network, proxy boot: the common start of a suite. */
+export async function bootProxy(h: ToolHost, extra: string[] = []): Promise<void> {
+  for (const args of [["network", "ensure", "railhead"], ["proxy", "boot", "--image", rigImage("haproxy:2.6"), ...extra]]) {
+    const r = await h.tool(args);
+    if (r.code !== 0) throw new Error(`${args.join(" ")} failed (${r.code}): ${r.stdout}${r.stderr}`);
+  }
+}
+
+/** Fast release options for tests. */
+export const FAST = ["--health-interval", "0.2", "--health-timeout", "2", "--deploy-timeout", "20", "--drain-timeout", "5", "--stop-timeout", "3"];
+
+/** Release arguments for a web role of `service`. */
+export function webRelease(service: string, version: string, image: string, extra: string[] = []): string[] {
+  return ["release", "--service", service, "--role", "web", "--version", version, "--image", image, "--web", "--app-port", "3000", ...FAST, ...extra];
+}
+
+export function describeResult(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}

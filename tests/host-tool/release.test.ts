@@ -1,0 +1,155 @@
+// Host tool on a real rig host (h1): proxy boot, web releases with zero downtime, a failing
+// release, rollback without a pull, retain, idempotency, secrets. Needs the rig (tests/rig).
+import { strict as assert } from "node:assert";
+import { before, describe, test } from "node:test";
+import { httpGet, rigImage, startLoad, type LoadResult } from "../rig/rig";
+import { bootProxy, describeResult, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
+
+const DOMAIN = "app.test";
+let h: ToolHost;
+
+async function version(): Promise<string> {
+  const r = await httpGet(`${h.baseUrl}/`, { host: DOMAIN, timeoutMs: 5000 });
+  assert.equal(r.status, 200, `GET / -> ${r.status} ${r.body}`);
+  return String(r.headers["x-app-version"] ?? r.body.trim());
+}
+
+/** Runs `fn` under keep-alive and connection-close load; returns both results. */
+async function underLoad<T>(fn: () => Promise<T>): Promise<{ value: T; ka: LoadResult; close: LoadResult }> {
+  const common = { url: `${h.baseUrl}/`, host: DOMAIN, connections: 8, durationMs: 120_000 };
+  const ka = startLoad({ ...common, keepAlive: true });
+  const close = startLoad({ ...common, keepAlive: false });
+  await new Promise((r) => setTimeout(r, 700));
+  try {
+    const value = await fn();
+    await new Promise((r) => setTimeout(r, 700));
+    return { value, ka: await ka.stop(), close: await close.stop() };
+  } finally {
+    await ka.stop();
+    await close.stop();
+  }
+}
+
+function assertNoFailures(label: string, l: LoadResult): void {
+  assert.ok(l.total > 50, `${label}: only ${l.total} requests`);
+  assert.equal(l.failed, 0, `${label}: ${l.failed}/${l.total} failed: ${JSON.stringify(l.errors)} at ${l.failTimes.slice(0, 10).join(",")} ms`);
+}
+
+async function containerIds(): Promise<string> {
+  const r = await h.sh("docker ps -aq --no-trunc --filter label=railhead.service=app | sort");
+  return r.stdout;
+}
+
+describe("host tool release on h1", () => {
+  before(async () => {
+    h = await prepareHost("h1");
+    await resetHost(h);
+  });
+
+  test("check, network ensure and proxy boot are idempotent", async () => {
+    const check = await h.tool(["check"]);
+    assert.equal(check.code, 0, describeResult(check));
+    assert.match(check.stdout, /\[railhead\] h1 check: docker /);
+    await bootProxy(h);
+    const id1 = await h.sh("docker inspect -f '{{.Id}}' railhead-proxy");
+    await bootProxy(h);
+    const id2 = await h.sh("docker inspect -f '{{.Id}}' railhead-proxy");
+    assert.equal(id2.stdout, id1.stdout, "a second identical proxy boot must not replace the container");
+    const add = await h.tool(["proxy", "service", "add", "app", "--app-port", "3000", "--domain", DOMAIN]);
+    assert.equal(add.code, 0, describeResult(add));
+    const again = await h.tool(["proxy", "service", "add", "app", "--app-port", "3000", "--domain", DOMAIN]);
+    assert.equal(again.code, 0, describeResult(again));
+    assert.match(again.stdout, /no reload/);
+  });
+
+  test("first deploy serves v1 through the proxy", async () => {
+    const r = await h.tool(webRelease("app", "v1", rigImage("app:v1")), "SECRET_KEY_BASE=first\n");
+    assert.equal(r.code, 0, describeResult(r));
+    assert.match(r.stdout, /released v1 as app-web-v1 in [0-9.]+s/);
+    assert.equal(await version(), "v1");
+  });
+
+  test("v2 under keep-alive and close load: 0 failed requests, both versions seen", async () => {
+    const { value: r, ka, close } = await underLoad(() => h.tool(webRelease("app", "v2", rigImage("app:v2")), "SECRET_KEY_BASE=first\n"));
+    assert.equal(r.code, 0, describeResult(r));
+    assertNoFailures("keep-alive", ka);
+    assertNoFailures("close", close);
+    for (const l of [ka, close]) {
+      assert.ok((l.versions.v1 ?? 0) > 0 && (l.versions.v2 ?? 0) > 0, `versions seen: ${JSON.stringify(l.versions)}`);
+    }
+    assert.equal(await version(), "v2");
+    const state = await h.sh("docker inspect -f '{{.State.Status}}' app-web-v1");
+    assert.equal(state.stdout.trim(), "exited", "the old container is stopped, not removed");
+  });
+
+  test("v3-broken fails with the container's log, v2 keeps serving with 0 failed requests", async () => {
+    const { value: r, ka, close } = await underLoad(() =>
+      h.tool(webRelease("app", "v3-broken", rigImage("app:v3-broken"), ["--deploy-timeout", "4"]), "SECRET_KEY_BASE=first\n"),
+    );
+    assert.notEqual(r.code, 0, describeResult(r));
+    const out = r.stdout + r.stderr;
+    assert.match(out, /ERROR health: app-web-v3-broken did not answer 2xx/);
+    assert.match(out, /logs of app-web-v3-broken/);
+    assert.match(out, /\[app-web-v3-broken\] .*v3-broken/, "the container's own log lines are printed");
+    assertNoFailures("keep-alive", ka);
+    assertNoFailures("close", close);
+    assert.deepEqual(Object.keys(ka.versions), ["v2"]);
+    assert.equal(await version(), "v2");
+    const state = await h.sh("docker inspect -f '{{.State.Status}}' app-web-v3-broken");
+    assert.equal(state.stdout.trim(), "exited");
+  });
+
+  test("rollback to v1 starts the retained container without pulling", async () => {
+    // Untag v1 on the host: a pull would be needed to run it from the tag, so success proves none.
+    const untag = await h.sh(`docker rmi ${rigImage("app:v1")} >/dev/null 2>&1 || docker rmi -f ${rigImage("app:v1")} >/dev/null; date +%s`);
+    const since = untag.stdout.trim().split("\n").pop() ?? "0";
+    const r = await h.tool(webRelease("app", "v1", rigImage("app:v1")), "SECRET_KEY_BASE=first\n");
+    assert.equal(r.code, 0, describeResult(r));
+    assert.match(r.stdout, /started the retained container app-web-v1 \(no pull\)/);
+    assert.doesNotMatch(r.stdout, /pulled/);
+    const events = await h.sh(`timeout 2 docker events --since ${since} --filter type=image --filter event=pull --format '{{.Actor.ID}}' || true`);
+    assert.equal(events.stdout.trim(), "", `image pulls seen: ${events.stdout}`);
+    assert.equal(await version(), "v1");
+  });
+
+  test("re-running the same release prints 'already current' and changes nothing", async () => {
+    const before = await containerIds();
+    const r = await h.tool(webRelease("app", "v1", rigImage("app:v1")), "SECRET_KEY_BASE=first\n");
+    assert.equal(r.code, 0, describeResult(r));
+    assert.match(r.stdout, /app-web-v1 already current/);
+    assert.equal(await containerIds(), before);
+    const running = await h.sh("docker ps --filter label=railhead.service=app --format '{{.Names}}'");
+    assert.equal(running.stdout.trim(), "app-web-v1");
+  });
+
+  test("retain keeps only the newest N stopped containers", async () => {
+    for (const v of ["r1", "r2", "r3", "r4"]) {
+      const r = await h.tool(webRelease("app", v, rigImage("app:v2"), ["--retain", "2"]), "SECRET_KEY_BASE=first\n");
+      assert.equal(r.code, 0, describeResult(r));
+    }
+    const all = await h.sh("docker ps -a --filter label=railhead.service=app --format '{{.Names}} {{.State}}' | sort");
+    assert.equal(all.stdout.trim(), ["app-web-r2 exited", "app-web-r3 exited", "app-web-r4 running"].join("\n"));
+    assert.equal(await version(), "v2");
+  });
+
+  test("a secret sent on stdin never shows in output, ps or docker inspect Args", async () => {
+    const secret = `s3cr3t-${Date.now()}-value`;
+    const toolLine = webRelease("app", "s1", rigImage("app:v2")).join(" ");
+    const r = await h.sh(
+      `( for i in $(seq 1 200); do ps -eo args; sleep 0.05; done > /tmp/rh-ps.log 2>&1 & echo $! > /tmp/rh-ps.pid ); ` +
+        `${h.toolPath} --host-label h1 ${toolLine}; rc=$?; kill $(cat /tmp/rh-ps.pid) 2>/dev/null; ` +
+        `if grep -q -- ${secret} /tmp/rh-ps.log; then echo SECRET-IN-PS; fi; ` +
+        `grep -c release /tmp/rh-ps.log >/dev/null && echo ps-sampled; ` +
+        `docker inspect -f '{{json .Args}} {{json .Config.Cmd}} {{json .Config.Entrypoint}} {{json .Config.Labels}}' app-web-s1 | grep -q -- ${secret} && echo SECRET-IN-INSPECT; exit $rc`,
+      `SECRET_KEY_BASE=${secret}\n`,
+    );
+    assert.equal(r.code, 0, describeResult(r));
+    assert.ok(!(r.stdout + r.stderr).includes(secret), "the secret appears in the tool's output");
+    assert.doesNotMatch(r.stdout, /SECRET-IN-PS|SECRET-IN-INSPECT/);
+    assert.match(r.stdout, /ps-sampled/);
+    const env = await httpGet(`${h.baseUrl}/env/SECRET_KEY_BASE`, { host: DOMAIN });
+    assert.match(env.body, /true/, `the app sees the secret: ${env.body}`);
+    const mode = await h.sh("stat -c %a ~/.railhead/apps/app/env/web.env");
+    assert.equal(mode.stdout.trim(), "600");
+  });
+});
