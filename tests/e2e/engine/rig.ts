@@ -32,7 +32,7 @@ export interface RigInfo {
 export const REPO = join(__dirname, "..", "..", "..");
 export const RIG_JSON = join(REPO, ".rig", "rig.json");
 
-export function loadRigInfo(file = RIG_JSON): RigInfo {
+export function loadRigInfo(file = process.env.E2E_RIG_JSON ?? RIG_JSON): RigInfo {
   if (!existsSync(file)) throw new Error(`harness: ${file} is missing; bring the rig up first (bash tests/rig/rig.sh up)`);
   return JSON.parse(readFileSync(file, "utf8")) as RigInfo;
 }
@@ -51,7 +51,7 @@ export async function adminRun(rig: RigInfo, host: RigHost, script: string, stdi
     user: rig.sshUser,
     privateKey: readFileSync(rig.sshKey, "utf8"),
     hostKey: host.hostKey,
-    dialErrorLimit: 20,
+    dialErrorLimit: 5,
   });
   try {
     return await ssh.run(script, stdin);
