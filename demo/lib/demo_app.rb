@@ -2,7 +2,7 @@
 
 # A tiny Rails-shaped app with no gems: only Ruby's standard library and the sqlite3 command line
 # tool. It answers the paths a Railhead deploy relies on:
-#   GET /up       200 "ok" once the database is reachable (the proxy's health check)
+#   GET /up       200 "ok" when the SQLite database answers (the proxy's health check)
 #   GET /version  the release version (RAILHEAD_VERSION, else APP_VERSION baked at build time)
 #   GET /         a page with a visit counter kept in SQLite (storage/production.sqlite3)
 # and it stops gracefully on SIGTERM: it stops accepting, finishes requests in flight, then exits.
@@ -63,7 +63,7 @@ module DemoApp
 
     case path.split("?").first
     when "/up"
-      counter("visits")
+      sql("SELECT 1;") # the database answers (the app boots before or after bin/migrate)
       [200, "text/plain", "ok\n"]
     when "/version"
       [200, "text/plain", "#{version}\n"]

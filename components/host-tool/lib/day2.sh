@@ -310,7 +310,10 @@ cmd_drill_now() {
   done
   [[ -n $service ]] || rh_usage_fail "drill-now needs --service"
   rh_validate_name service "$service"
-  command -v crontab >/dev/null 2>&1 || rh_fail drill "this host has no crontab, so no drill is scheduled" "install cron and run pulumi up, or run 'railhead-host drill sqlite|postgres ...' by hand"
+  if ! command -v crontab >/dev/null 2>&1; then
+    day2_note drill "this host has no crontab, so no drill is scheduled here (install cron and run pulumi up to schedule them)"
+    exit 4
+  fi
   local entries=() line command marker_id failed=0 ran=0 started
   mapfile -t entries < <(crontab -l 2>/dev/null | grep -E "# railhead-drill $service ${id:-[A-Za-z0-9_-]+}\$" || true)
   if ((${#entries[@]} == 0)); then
