@@ -3,6 +3,7 @@
 // fills defaults (image, port, healthcheck, volume, env, the URL the app roles get).
 import { z } from "zod";
 import type { ConfigProblem, RoleConfig } from "./config";
+import type { LitestreamConfig } from "./litestream-config";
 
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const VOLUME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^:]*$/;
@@ -74,8 +75,10 @@ export function validateAccessories(
   secretNames: ReadonlySet<string>,
   problems: ConfigProblem[],
   keyPath: (path: ReadonlyArray<string | number>) => string,
-  roles?: RoleConfig[],
+  /** Cross-checks that need other sections: the roles (URLs, `roles`) and Litestream (backup target). */
+  context: { readonly roles?: RoleConfig[]; readonly litestream?: LitestreamConfig } = {},
 ): void {
+  const roles = context.roles;
   const secretProblem = (path: Array<string | number>, s: string) =>
     problems.push({ path: keyPath(path), message: `names secret "${s}", which is not set`, example: `pulumi config set --secret --path 'railhead:secrets.${s}' <value>` });
   for (const [name, a] of Object.entries(accessories)) {
@@ -97,6 +100,16 @@ export function validateAccessories(
     if (a.preset !== "redis") {
       for (const k of ["maxmemory", "maxmemoryPolicy"] as const) {
         if (a[k] !== undefined) problems.push({ path: keyPath(at(k)), message: `only applies to preset: redis`, example: "preset: redis" });
+      }
+    }
+    if (a.backup) {
+      const ls = context.litestream;
+      if (!ls || !ls.enabled || ls.replica.type !== "file") {
+        problems.push({
+          path: keyPath(at("backup")),
+          message: "Postgres dumps go to the Litestream file replica target, and this stack has none (S3 upload of dumps is not implemented yet)",
+          example: "railhead:litestream: { replica: { type: file, path: /var/lib/railhead-replicas } }",
+        });
       }
     }
     const volNames = a.volumes.map((v) => v.split(":")[0]);

@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Accessory } from "./accessory";
 import { BackupBucket } from "./buckets";
-import { ConfigError, type ConfigProblem, type DeployConfig } from "./config";
+import type { DeployConfig } from "./config";
 import { hostCommand, type HostHandle } from "./host-command";
 import { sqliteRoles, type LitestreamSettings } from "./litestream-config";
 import { LitestreamReplica, litestreamPrefix } from "./litestream-replica";
@@ -68,7 +68,6 @@ export function dataPath(args: DataPathArgs): DataPath {
     if (!h) throw new Error(`dataPath: no host handle for "${name}"`);
     return h;
   };
-  const problems: ConfigProblem[] = [];
 
   const accessories: Record<string, Accessory> = {};
   const ready: pulumi.Resource[] = [];
@@ -78,10 +77,8 @@ export function dataPath(args: DataPathArgs): DataPath {
     accessories[name] = acc;
     ready.push(...acc.ready);
     if (a.backup) {
-      if (!ls || ls.replica.type !== "file") {
-        problems.push({ path: `railhead:accessories.${name}.backup`, message: "Postgres dumps go to the Litestream file replica target; set railhead:litestream.replica to { type: file } (S3 upload of dumps is not implemented yet)", example: "railhead:litestream: { replica: { type: file, path: /var/lib/railhead-replicas } }" });
-        continue;
-      }
+      // validateAccessories reports a backup without a file replica before anything is registered.
+      if (!ls || ls.replica.type !== "file") throw new Error(`accessory ${name}: backup needs a file replica (config validation should have caught this)`);
       const target = ls.replica.path;
       const prefix = litestreamPrefix(ls, cfg.service, cfg.stack);
       hostCommand(
@@ -142,6 +139,5 @@ export function dataPath(args: DataPathArgs): DataPath {
     );
     ready.push(...litestream.ready);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
   return { accessories, litestream, bucket, ready, roleEnv, roleVolumes, protect };
 }

@@ -82,13 +82,25 @@ test("data survives an accessory restart", async () => {
 });
 
 test("an image change replaces the container and keeps the data; a failed one leaves the old running", async () => {
-  const [pgRepo] = t.image("postgres").split(/:(?=[^:/]+$)/);
-  const [redisRepo] = t.image("redis").split(/:(?=[^:/]+$)/);
-  await must(t.sh(`docker tag ${t.image("postgres")} ${pgRepo}:15-upgraded && docker tag ${t.image("redis")} ${redisRepo}:7-upgraded`), "tag");
-  const before = await containerId(`${svc}-db`);
+  const pgRepo = t.image("postgres").replace(/:[^:/]+$/, "");
+  const redisRepo = t.image("redis").replace(/:[^:/]+$/, "");
+  const rig = rigJson();
+  if (rig) {
+    // A tag the host has never seen, in the rig's registry: the boot must pull it, before it stops anything.
+    const push = (name: string, tag: string) => {
+      const ref = `${rig.registry.push}/railhead-test/${name}:${tag}-upgraded`;
+      return `docker tag railhead-test/${name}:${tag} ${ref} && docker push -q ${ref} >/dev/null`;
+    };
+    const { runProcess } = await import("../rig/rig");
+    const r = await runProcess("bash", ["-c", `${push("postgres", "15")} && ${push("redis", "7")}`]);
+    assert.equal(r.code, 0, r.stderr);
+  } else {
+    await must(t.sh(`docker tag ${t.image("postgres")} ${pgRepo}:15-upgraded && docker tag ${t.image("redis")} ${redisRepo}:7-upgraded`), "tag");
+  }
+  const oldId = await containerId(`${svc}-db`);
   const changed = await must(bootPg(`${pgRepo}:15-upgraded`), "image change");
-  assert.match(changed.stdout, /spec changed: stopping the old container[\s\S]*booted/);
-  assert.notEqual(await containerId(`${svc}-db`), before);
+  assert.match(changed.stdout, rig ? /pulled .*15-upgraded[\s\S]*spec changed: stopping the old container[\s\S]*booted/ : /spec changed: stopping the old container[\s\S]*booted/);
+  assert.notEqual(await containerId(`${svc}-db`), oldId);
   await must(bootRedis(`${redisRepo}:7-upgraded`), "redis image change");
   assert.equal(await pgCount(), 5);
   assert.equal(await redisGet(), 3);
@@ -117,7 +129,7 @@ test("data survives a restart of the host's Docker engine (rig)", { skip: rigJso
   const res = spawnSync("bash", ["tests/rig/rig.sh", "restart-engine", t.name], { encoding: "utf8", timeout: 120_000 });
   assert.equal(res.status, 0, `rig.sh restart-engine ${t.name}: ${res.stderr}`);
   for (let i = 0; i < 60 && !/ true$/.test(await containerId(`${svc}-db`)); i++) await sleep(1000);
-  await must(bootPg(t.image("postgres", "15-upgraded")), "healthy after the engine restart");
+  await must(bootPg(t.image("postgres").replace(/:[^:/]+$/, ":15-upgraded")), "healthy after the engine restart");
   await must(t.sh(`docker start ${svc}-web >/dev/null`), "app back");
   await waitHttpOk(`${appUrl}/up`);
   assert.equal(await pgCount(), 5);

@@ -4,10 +4,11 @@
 //   .rig/rig.json exists and RAILHEAD_DATA_TARGET is not "local";
 // - this machine's own Docker engine ("local"), which is what the `local` stack uses.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleHostTool } from "../../components/host-tool/bundle";
+import { loadRig, rigHost, rigImage, RIG_JSON, sshRun, type Rig } from "../rig/rig";
 
 export const REPO = join(__dirname, "..", "..");
 
@@ -56,19 +57,10 @@ export function toolText(): string {
   return bundleHostTool().text;
 }
 
-interface RigJson {
-  hosts: Array<{ name: string; address?: string; publicIp?: string; ip?: string; privateIp?: string; private?: string; user?: string; port?: number; dockerHost?: string }>;
-  ssh?: { key?: string; privateKey?: string; user?: string };
-  sshKey?: string;
-  key?: string;
-  images?: Record<string, string>;
-  gateway?: string;
-}
-
-export function rigJson(): RigJson | undefined {
-  const f = join(REPO, ".rig", "rig.json");
-  if (process.env.RAILHEAD_DATA_TARGET === "local" || !existsSync(f)) return undefined;
-  return JSON.parse(readFileSync(f, "utf8")) as RigJson;
+/** The rig's description, unless the run is forced onto this machine's engine. */
+export function rigJson(): Rig | undefined {
+  if (process.env.RAILHEAD_DATA_TARGET === "local" || !existsSync(RIG_JSON)) return undefined;
+  return loadRig();
 }
 
 /** The rig's images as built on this machine's engine (tests/rig/rig.sh images); RAILHEAD_DATA_IMAGES overrides the namespace. */
@@ -96,29 +88,21 @@ export function localTarget(): Target {
   };
 }
 
-/** A rig host, reached over its own sshd; its engine and state dir are its own. */
+/** A rig host, reached over its own sshd (tests/rig/rig.ts); its engine and state dir are its own. */
 export async function rigTarget(name: string): Promise<Target> {
-  const rig = rigJson();
-  if (!rig) throw new Error("no rig");
-  const h = rig.hosts.find((x) => x.name === name);
-  if (!h) throw new Error(`rig has no host ${name}`);
-  const key = rig.ssh?.privateKey ?? rig.ssh?.key ?? rig.sshKey ?? rig.key ?? join(REPO, ".rig", "id_ed25519");
-  const address = h.address ?? h.publicIp ?? h.ip ?? "";
-  const user = h.user ?? rig.ssh?.user ?? "root";
-  const ssh = (cmd: string, opts?: { stdin?: string; timeoutMs?: number }) =>
-    run(["ssh", "-i", key, "-p", String(h.port ?? 22), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", `${user}@${address}`, cmd], opts);
-  const text = toolText();
-  const up = await ssh("mkdir -p .railhead/bin && cat > .railhead/bin/railhead-host-data && chmod 755 .railhead/bin/railhead-host-data", { stdin: text });
+  const rig = loadRig();
+  const h = rigHost(name, rig);
+  const ssh = (cmd: string, opts?: { stdin?: string; timeoutMs?: number }) => sshRun(h, cmd, { stdin: opts?.stdin ?? "", timeoutMs: opts?.timeoutMs ?? 180_000 });
+  const up = await ssh("mkdir -p .railhead/bin && cat > .railhead/bin/railhead-host-data && chmod 755 .railhead/bin/railhead-host-data", { stdin: toolText() });
   if (up.code !== 0) throw new Error(`upload tool to ${name}: ${up.stderr}`);
-  const images = rig.images ?? {};
   return {
     name,
-    publicIp: address,
-    privateIp: h.privateIp ?? h.private,
-    s3Host: rig.gateway ?? "10.77.0.1",
+    publicIp: h.publicIp,
+    privateIp: h.privateIp,
+    s3Host: rig.gateway,
     sh: ssh,
     tool: (args, opts) => ssh(["bash", '"$HOME/.railhead/bin/railhead-host-data"', "--host-label", name, ...args.map(q)].join(" "), opts),
-    image: (n, tag) => images[`${n}:${tag ?? DEFAULT_TAGS[n]}`] ?? `${n}:${tag ?? DEFAULT_TAGS[n]}`,
+    image: (n, tag) => rigImage(`${n}:${tag ?? DEFAULT_TAGS[n]}`, rig),
   };
 }
 

@@ -8,6 +8,7 @@ import { fakeHosts, recordRetainOnDelete } from "../data/unit-support";
 import * as pulumi from "@pulumi/pulumi";
 import { accessorySpec, bootArgv, portBinds } from "../../components/accessory";
 import { validateAccessories } from "../../components/accessory-config";
+import type { LitestreamConfig } from "../../components/litestream-config";
 import { ConfigError, loadConfig } from "../../components/config";
 import type { DataPath } from "../../components/data-path";
 
@@ -137,10 +138,26 @@ test("config: secrets named must exist; a role on another host needs the accesso
     new Set(["PG"]),
     problems,
     (p) => `railhead:${p.join(".")}`,
-    [{ name: "web", hosts: ["web-1"], options: {}, env: { clear: {}, secret: [] }, stopTimeout: 10 }],
+    { roles: [{ name: "web", hosts: ["web-1"], options: {}, env: { clear: {}, secret: [] }, stopTimeout: 10 }] },
   );
   assert.equal(problems.length, 2);
   assert.deepEqual(problems[0], { path: "railhead:accessories.db.env.secret.0", message: 'names secret "MISSING_KEY", which is not set', example: "pulumi config set --secret --path 'railhead:secrets.MISSING_KEY' <value>" });
   assert.equal(problems[1].path, "railhead:accessories.db.port");
   assert.match(problems[1].message, /roles web run on other hosts than "db-1"/);
+});
+
+test("config: a Postgres backup needs the file replica target; roles named must exist", () => {
+  const problems: Array<{ path: string; message: string }> = [];
+  const roles = [{ name: "web", hosts: ["db-1"], options: {}, env: { clear: {}, secret: [] }, stopTimeout: 10 }];
+  const db = { preset: "postgres" as const, host: "db-1", password: "PG", roles: ["web", "worker"], backup: { schedule: "daily" }, publicBind: false, env: { clear: {}, secret: [] }, volumes: [], options: {}, purgeOnDelete: false, appendonly: true };
+  validateAccessories({ db }, ["db-1"], new Set(["PG"]), problems, (p) => `railhead:${p.join(".")}`, { roles, litestream: undefined });
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ["railhead:accessories.db.backup", "railhead:accessories.db.roles.1"],
+  );
+  assert.match(problems[1].message, /unknown role "worker"/);
+  const ok: typeof problems = [];
+  const litestream = { enabled: true, replica: { type: "file" as const, path: "/var/lib/railhead-replicas" } } as unknown as LitestreamConfig;
+  validateAccessories({ db: { ...db, roles: ["web"] } }, ["db-1"], new Set(["PG"]), ok, (p) => `railhead:${p.join(".")}`, { roles, litestream });
+  assert.deepEqual(ok, []);
 });
