@@ -55,9 +55,13 @@ export interface HttpResponse {
 }
 
 export function httpGet(host: string, path: string, opts: { port?: number; hostHeader?: string; timeoutMs?: number; agent?: http.Agent } = {}): Promise<HttpResponse> {
+  return httpRequest("GET", host, path, opts);
+}
+
+export function httpRequest(method: string, host: string, path: string, opts: { port?: number; hostHeader?: string; timeoutMs?: number; agent?: http.Agent } = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host, port: opts.port ?? 80, path, method: "GET", headers: opts.hostHeader ? { Host: opts.hostHeader } : {}, agent: opts.agent, timeout: opts.timeoutMs ?? 5000 },
+      { host, port: opts.port ?? 80, path, method, headers: opts.hostHeader ? { Host: opts.hostHeader } : {}, agent: opts.agent, timeout: opts.timeoutMs ?? 5000 },
       (res) => {
         let body = "";
         res.on("data", (b: Buffer) => (body += b.toString()));
