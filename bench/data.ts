@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderLitestreamYml, type RenderReplica } from "../components/litestream-render";
 import { startS3 } from "../tests/support/s3/server";
-import { localTarget, must, REPO } from "../tests/data/support";
+import { localTarget, must, REPO, run } from "../tests/data/support";
 
 const trials = Number(process.argv[process.argv.indexOf("--trials") + 1] || 30) || 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -110,7 +110,8 @@ async function main(): Promise<void> {
       const p = startReplicate(bin, cfg, env);
       const t0 = performance.now();
       await sleep(1500);
-      for (let i = 0; i < 100 && spawnSync(bin, ["snapshots", "-config", cfg, big], { encoding: "utf8", env }).stdout.trim().split("\n").length < 2; i++) await sleep(200);
+      // Async child processes only: the S3 fake runs in this process, so a blocking spawnSync would deadlock it.
+      for (let i = 0; i < 100 && (await run([bin, "snapshots", "-config", cfg, big], { env })).stdout.trim().split("\n").length < 2; i++) await sleep(200);
       const upload = (performance.now() - t0) / 1000;
       await sleep(2000);
       await stop(p);
@@ -118,8 +119,8 @@ async function main(): Promise<void> {
       for (let i = 0; i < 3; i++) {
         const out = join(dir, `restored-${replica.type}-${i}.sqlite3`);
         const r0 = performance.now();
-        const r = spawnSync(bin, ["restore", "-config", cfg, "-o", out, big], { encoding: "utf8", env });
-        if (r.status !== 0) throw new Error(r.stderr);
+        const r = await run([bin, "restore", "-config", cfg, "-o", out, big], { env });
+        if (r.code !== 0) throw new Error(r.stderr);
         times.push((performance.now() - r0) / 1000);
         const rows = sqlite(out, "SELECT count(*) FROM t");
         if (rows !== "[(50000,)]") throw new Error(`restored ${rows} rows`);

@@ -110,8 +110,9 @@ export function validateLitestream(ls: LitestreamConfig, ctx: LitestreamValidati
   }
   if (ls.replica.type === "s3") {
     const r = ls.replica;
-    if (r.endpoint && !r.endpoint.startsWith("https://") && !/^http:\/\/(127\.|localhost|10\.7[78]\.)/.test(r.endpoint)) {
-      p(["replica", "endpoint"], "must be https:// (credentials and data travel over it)", "endpoint: https://fsn1.your-objectstorage.com");
+    // Plain http only to loopback or a private network (e.g. MinIO beside the app); never across the internet.
+    if (r.endpoint && !r.endpoint.startsWith("https://") && !/^http:\/\/(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(r.endpoint)) {
+      p(["replica", "endpoint"], "must be https:// (credentials and data travel over it); plain http only to loopback or a private network address", "endpoint: https://fsn1.your-objectstorage.com");
     }
     if (!r.createBucket && !r.bucket) p(["replica", "bucket"], "required when createBucket is false (the bucket exists)", "bucket: acme-demo-litestream");
     if (Boolean(r.accessKeyId) !== Boolean(r.secretAccessKey)) {

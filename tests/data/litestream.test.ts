@@ -57,6 +57,7 @@ before(async () => {
 after(async () => {
   await t.sh(`docker rm -f ${svc}-web ${svc}-litestream >/dev/null 2>&1; docker volume rm ${volume} >/dev/null 2>&1; docker network rm ${net} >/dev/null 2>&1; docker run --rm --user 0 -v /var/tmp/railhead-data-tests:/r --entrypoint rm ${t.image("litestream")} -rf /r/${svc}; true`);
   await t.tool(["accessory", "remove", "--service", svc, "--name", "db", "--purge"]);
+  await t.tool(["drill", "unschedule", "--service", svc, "--kind", "sqlite"]);
   await s3.stop();
 });
 
