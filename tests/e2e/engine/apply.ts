@@ -305,8 +305,19 @@ async function serverNetworkStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: 
   return { ...res, outputs: { ...res.outputs, ip: host.privateIp } };
 }
 
-/** Applies every firewall to the rig hosts its attachments select (server ids or label selectors). */
-export async function syncFirewalls(ctx: ApplyContext): Promise<string[]> {
+let firewallQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Applies every firewall to the rig hosts its attachments select (server ids or label selectors).
+ * Serialized: two servers finishing at once must not rewrite one host's chain concurrently.
+ */
+export function syncFirewalls(ctx: ApplyContext): Promise<string[]> {
+  const run = firewallQueue.then(() => syncFirewallsNow(ctx));
+  firewallQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function syncFirewallsNow(ctx: ApplyContext): Promise<string[]> {
   if (!ctx.rig) return [];
   const live = ctx.live();
   const servers = live.filter((x) => x.type === "hcloud:index/server:Server" && x.target?.rigHost);

@@ -281,7 +281,13 @@ async function main(): Promise<void> {
     return work;
   };
 
-  process.on("unhandledRejection", (e) => log(`(unhandled rejection) ${e instanceof Error ? e.message : String(e)}`));
+  // The SDK rejects every dependent's outputs after a failure; log each distinct message once.
+  const seenRejections = new Set<string>();
+  process.on("unhandledRejection", (e) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!seenRejections.has(msg)) log(`(unhandled rejection) ${msg}`);
+    seenRejections.add(msg);
+  });
 
   await pulumi.runtime.setMocks(
     {

@@ -78,7 +78,9 @@ export async function wipeHost(rig: RigInfo, host: RigHost): Promise<void> {
     "wipe (new machine)",
     [
       "set -eu",
-      'ids=$(docker ps -aq); if [ -n "$ids" ]; then docker rm -f $ids >/dev/null; fi',
+      // a container being removed already (restart policy, a concurrent remover) makes rm fail: retry
+      'for i in 1 2 3 4 5 6 7 8 9 10; do ids=$(docker ps -aq); [ -z "$ids" ] && break; docker rm -f $ids >/dev/null 2>&1 || sleep 1; done',
+      'ids=$(docker ps -aq); if [ -n "$ids" ]; then echo "containers left: $ids" >&2; exit 1; fi',
       'vols=$(docker volume ls -q); if [ -n "$vols" ]; then docker volume rm -f $vols >/dev/null; fi',
       'nets=$(docker network ls --filter type=custom -q); if [ -n "$nets" ]; then docker network rm $nets >/dev/null; fi',
       'imgs=$(docker images -aq); if [ -n "$imgs" ]; then docker rmi -f $imgs >/dev/null 2>&1 || true; fi',
@@ -215,7 +217,7 @@ export function firewallScript(rules: FirewallRule[] | null): string {
     "iptables -X RAILHEAD-FW 2>/dev/null || true",
   ];
   if (rules === null) return lines.join("\n");
-  lines.push("iptables -N RAILHEAD-FW", "iptables -A RAILHEAD-FW -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");
+  lines.push("iptables -N RAILHEAD-FW 2>/dev/null || iptables -F RAILHEAD-FW", "iptables -A RAILHEAD-FW -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");
   for (const r of rules) {
     if ((r.direction ?? "in") !== "in") continue;
     const sources = (r.sourceIps ?? []).filter((s) => !s.includes(":"));

@@ -22,10 +22,12 @@ function span(r: UpResult, name: string): { start: number; end: number } {
 
 /** Versions released OK, in audit order. */
 async function releasedVersions(rigName: string, role: string): Promise<string[]> {
+  // `<time> <host> role=R version=V result=ok|failed:<step> seconds=S` (host tool `audit`)
   const lines = await audit(rigName, "e2eapp");
-  return lines
-    .filter((l) => new RegExp(`\\b${role}\\b`).test(l) && !/fail/i.test(l))
-    .map((l) => /\b(v\d[\w.-]*)\b/.exec(l)?.[1] ?? "?");
+  return lines.flatMap((l) => {
+    const m = /\brole=(\S+) version=(\S+) result=(\S+)/.exec(l);
+    return m && m[1] === role && m[3] === "ok" ? [m[2]] : [];
+  });
 }
 
 test("e2e-app: deploy, idempotence, redeploy, broken release, rollback, maintenance, role removal, rebuilt server", { concurrency: false }, async (t) => {
