@@ -10,13 +10,14 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadRig, rigImage, httpGet, waitFor, type Rig } from "../rig/rig";
+import { loadRig, rigImage, httpGet, waitFor, type Rig, type RunResult } from "../rig/rig";
 import { bootProxy, describeResult, FAST, prepareHost, resetHost, webRelease, type ToolHost } from "../host-tool/helpers";
 
 const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "bin", "railhead.ts");
 const HOST = "h3";
 const SERVICE = "d2";
+const DOMAIN = "d2.day2.test";
 const ENV = "GREETING=hello from env\nSECRET_TOKEN=day2-canary-5e1f\n";
 
 let rig: Rig;
@@ -49,7 +50,8 @@ interface CliResult {
 
 function railhead(args: string[], opts: { env?: NodeJS.ProcessEnv; f?: { config: string; outputs: string } } = {}): CliResult {
   const f = opts.f ?? files;
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, "--stack", "day2", "--config", f.config, "--outputs", f.outputs, "--identity", rig.sshKey], {
+    // Options first: everything after `--` belongs to exec's command.
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "--stack", "day2", "--config", f.config, "--outputs", f.outputs, "--identity", rig.sshKey, ...args], {
     cwd: ROOT,
     encoding: "utf8",
     env: { ...process.env, ...opts.env },
@@ -59,7 +61,7 @@ function railhead(args: string[], opts: { env?: NodeJS.ProcessEnv; f?: { config:
 }
 const show = (r: CliResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-async function must(p: Promise<{ code: number; stdout: string; stderr: string }>, what: string): Promise<void> {
+async function must(p: Promise<RunResult>, what: string): Promise<void> {
   const r = await p;
   assert.equal(r.code, 0, `${what}: ${describeResult(r)}`);
 }
@@ -68,9 +70,11 @@ before(async () => {
   rig = loadRig();
   dir = mkdtempSync(join(tmpdir(), "railhead-day2-"));
   h = await prepareHost(HOST);
-  await resetHost(h);
+  // Other suites may use h3 and its proxy at the same time: only our service is reset, and it is
+  // routed by its own domain rather than as the catch-all.
+  await resetHost(h, [SERVICE]);
   await bootProxy(h);
-  await must(h.tool(["proxy", "service", "add", SERVICE, "--app-port", "3000"]), "proxy service add");
+  await must(h.tool(["proxy", "service", "add", SERVICE, "--app-port", "3000", "--domain", DOMAIN]), "proxy service add");
   await must(h.tool(webRelease(SERVICE, "v1", rigImage("app:v1")), ENV, 120_000), "web v1");
   await must(h.tool(webRelease(SERVICE, "v2", rigImage("app:v2")), ENV, 120_000), "web v2");
   await must(h.tool(["release", "--service", SERVICE, "--role", "job", "--version", "v1", "--image", rigImage("app:v1"), "--readiness-delay", "1", ...FAST], ENV, 120_000), "job v1");
@@ -82,7 +86,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (h) await resetHost(h).catch(() => undefined);
+  if (h) await resetHost(h, [SERVICE]).catch(() => undefined);
 });
 
 test("details: releases per role with health and slot, the retained release, the accessory, the proxy", () => {
@@ -92,8 +96,8 @@ test("details: releases per role with health and slot, the retained release, the
   assert.match(r.stdout, /release +web +v2 +running +live\(slot [ab]\) \/up=200/);
   assert.match(r.stdout, /release +web +v1 +exited +retained/);
   assert.match(r.stdout, /release +job +v1 +running/);
-  assert.match(r.stdout, /accessory cache +running +healthy/);
-  assert.match(r.stdout, /proxy +d2 +live=[ab] +maintenance=off/);
+  assert.match(r.stdout, /accessory cache +running +(healthy|starting)/);
+  assert.match(r.stdout, /proxy +d2 +live=[ab] +maintenance=off role=web domains=d2\.day2\.test/);
   assert.match(r.stderr, /\[railhead\] h3 |^$/m);
 });
 
@@ -152,7 +156,7 @@ test("exec: a one-off container with the release's image and env; --reuse enters
 test("console: bin/rails console in the running web container, stdin passed through", async () => {
   // The rig's test app has no bin/rails; give the running container one that answers like a console.
   await must(
-    h.sh(`docker exec -u 0 d2-web-v2 sh -c 'printf "%s\\n" "#!/bin/sh" "echo console of \\$RAILHEAD_VERSION" "cat" > /usr/local/bin/rails-console-stub && mkdir -p /rails/bin && ln -sf /usr/local/bin/rails-console-stub /rails/bin/rails'`),
+    h.sh(`docker exec -u 0 d2-web-v2 sh -c 'printf "%s\\n" "#!/bin/sh" "echo console of \\$RAILHEAD_VERSION" "cat" > /usr/local/bin/rails-console-stub && chmod 0755 /usr/local/bin/rails-console-stub && mkdir -p /rails/bin && ln -sf /usr/local/bin/rails-console-stub /rails/bin/rails'`),
     "stub console",
   );
   const r = railhead(["console"]);
@@ -165,14 +169,14 @@ test("maintenance on serves 503 with the message, details shows it, off serves t
   const on = railhead(["maintenance", "on", "--message", "Back at 10:00 UTC"]);
   assert.equal(on.code, 0, show(on));
   const down = await waitFor("503", async () => {
-    const res = await httpGet(`${h.baseUrl}/`);
+    const res = await httpGet(`${h.baseUrl}/`, { host: DOMAIN });
     return res.status === 503 ? res : undefined;
   });
   assert.match(down.body, /Back at 10:00 UTC/);
   assert.match(railhead(["details"]).stdout, /proxy +d2 +live=[ab] +maintenance=on/);
   const off = railhead(["maintenance", "off"]);
   assert.equal(off.code, 0, show(off));
-  await waitFor("200", async () => (await httpGet(`${h.baseUrl}/up`)).status === 200);
+  await waitFor("200", async () => (await httpGet(`${h.baseUrl}/up`, { host: DOMAIN })).status === 200);
   assert.equal(railhead(["maintenance", "sideways"]).code, 2);
 });
 
@@ -204,7 +208,7 @@ test("rollback: lists retained versions, refuses an incomplete one, sets the con
   const rel = await h.tool(webRelease(SERVICE, "v1", rigImage("app:v1")), ENV, 120_000);
   assert.equal(rel.code, 0, describeResult(rel));
   assert.match(rel.stdout, /started the retained container d2-web-v1 \(no pull\)/);
-  const version = await httpGet(`${h.baseUrl}/version`);
+  const version = await httpGet(`${h.baseUrl}/version`, { host: DOMAIN });
   assert.match(version.body, /v1/);
 });
 
