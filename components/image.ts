@@ -212,6 +212,7 @@ export function resolveImage(cfg: DeployConfig, secrets: Record<string, pulumi.O
           parentOpts,
         );
       }
+      pulumi.log.info(`image: ${plan.name} is pinned to its registry digest (read at preview and up); version ${plan.version}`, opts.parent);
       const found = docker.getRegistryImageOutput({ name: plan.name }, { ...parentOpts, provider });
       const ref = found.sha256Digest.apply((digest) => {
         if (!DIGEST_RE.test(digest))
@@ -223,6 +224,12 @@ export function resolveImage(cfg: DeployConfig, secrets: Record<string, pulumi.O
     }
 
     case "build": {
+      pulumi.log.info(
+        `image: building ${plan.dockerfile} (context ${plan.context}) as ${plan.imageName}` +
+          (plan.push ? `, pushing to ${plan.registry?.server ?? "its registry"}; releases run the pushed digest` : " in the local engine (no push); releases run the image id") +
+          (plan.version ? `; version ${plan.version}` : "; version = the first 12 hex digits of the digest"),
+        opts.parent,
+      );
       const image = new docker.Image(
         `${base}-image`,
         {
