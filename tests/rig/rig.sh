@@ -472,8 +472,9 @@ cmd_down() {
   if ((purge)); then
     rm -rf "${LIB:?}" "${CACHE:?}"
     if docker info >/dev/null 2>&1; then
-      docker images --filter label=rh.recipe --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' |
-        xargs -r docker rmi -f >/dev/null 2>&1 || true
+      # only the rig's own repositories: images others build FROM the base inherit its label
+      docker images --filter label=rh.recipe --format '{{.Repository}}:{{.Tag}}' |
+        grep -E "^($IMAGE_NS|$REG_PUSH/$IMAGE_NS)/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
       docker image prune -f --filter label=rh.recipe >/dev/null 2>&1 || true
     fi
     step "purged image caches"

@@ -133,6 +133,11 @@ describe("test images through the registry", () => {
     assert.equal(r.failed, 0, JSON.stringify(r.errors));
     assert.ok(r.total > 50, `only ${r.total} requests in 1.5 s`);
     assert.deepEqual(Object.keys(r.versions), ["v1"]);
+    const closeLoad = startLoad({ url: `http://${h1.publicIp}:38001/`, keepAlive: false, connections: 4, durationMs: 1000 });
+    const rc = await closeLoad.done;
+    assert.equal(rc.failed, 0, JSON.stringify(rc.errors));
+    assert.ok(rc.total > 20, `only ${rc.total} requests in 1 s without keep-alive`);
+    assert.throws(() => startLoad({ url: "http://192.0.2.1/", keepAlive: true, connections: 1, durationMs: 1 }), /refusing/);
 
     // graceful stop: a request in flight finishes, the container exits 0
     const slow = httpGet(`http://${h1.publicIp}:38001/slow?s=2`, { timeoutMs: 15_000 });
