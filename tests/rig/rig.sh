@@ -187,6 +187,9 @@ clear_all() {
   for d in /sys/fs/cgroup/*/rh-rig; do if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi; done
   if mountpoint -q "$RUN/ns" 2>/dev/null; then umount "$RUN/ns" 2>/dev/null || umount -l "$RUN/ns" || true; fi
   rm -rf "${RUN:?}"
+}
+
+remove_state_files() {
   rm -f "$STATE_DIR/rig.json" "$STATE_DIR/id_ed25519" "$STATE_DIR/id_ed25519.pub" "$STATE_DIR/registry.yml"
   rmdir "$STATE_DIR" 2>/dev/null || true
 }
@@ -443,7 +446,12 @@ cmd_up() {
   step "cleared stale rig objects"
   mkdir -p "$RUN" "$LIB" "$STATE_DIR" "$LOGS"
   rm -f "$LOGS"/h*-dockerd.log "$LOGS"/h*-sshd.log
-  ssh-keygen -q -t ed25519 -N '' -C "rh-rig" -f "$STATE_DIR/id_ed25519"
+  rm -f "$STATE_DIR/rig.json"
+  # the key survives a rebuild (clients may have loaded it); down removes it
+  if [[ ! -s $STATE_DIR/id_ed25519 || ! -s $STATE_DIR/id_ed25519.pub ]]; then
+    rm -f "$STATE_DIR/id_ed25519" "$STATE_DIR/id_ed25519.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "rh-rig" -f "$STATE_DIR/id_ed25519"
+  fi
   setup_network
   start_registry
   step "networks rh-pub/rh-priv and registry ($REG_PUSH push, $REG_PULL pull) up"
@@ -469,6 +477,7 @@ cmd_down() {
   exec 9>"$LOCK"
   flock -w 900 9 || die "another rig.sh holds $LOCK"
   clear_all
+  remove_state_files
   if ((purge)); then
     rm -rf "${LIB:?}" "${CACHE:?}"
     if docker info >/dev/null 2>&1; then
