@@ -65,7 +65,7 @@ function fmt(l: LoadResult): string {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const h = await prepareHost(args.host);
-  await resetHost(h);
+  await resetHost(h, ["bench"]);
   await bootProxy(h);
   await must(h, `${h.toolPath} proxy service add bench --app-port 3000 --domain ${DOMAIN}`);
   const first = await h.tool(webRelease("bench", "c0", rigImage("app:v1")), "SECRET_KEY_BASE=bench\n", 300_000);
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const file = path.join(dir, `cutover-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   fs.writeFileSync(file, JSON.stringify({ args, timeToHealthy: tthSamples, rows, totalFailed, totalRequests }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
-  await resetHost(h);
+  await resetHost(h, ["bench"]);
 }
 
 main().catch((e: unknown) => {

@@ -40,14 +40,26 @@ export async function prepareHost(name: string): Promise<ToolHost> {
   };
 }
 
-/** Removes every Railhead container, the proxy state and the app state from a host. */
-export async function resetHost(h: ToolHost): Promise<void> {
-  const r = await h.sh(
-    "docker ps -aq --filter label=railhead.managed=true | xargs -r docker rm -f >/dev/null; " +
-      "docker rm -f railhead-proxy railhead-proxy-next railhead-tls >/dev/null 2>&1; " +
-      "rm -rf ~/.railhead/apps ~/.railhead/proxy ~/.railhead/locks; true",
-  );
+/**
+ * Removes what earlier runs of these tests left for SERVICES (containers, proxy backends, state),
+ * and nothing else: other suites may share the rig host and its proxy at the same time.
+ */
+export async function resetHost(h: ToolHost, services: string[]): Promise<void> {
+  const script = services
+    .map((s) =>
+      `docker ps -aq --filter label=railhead.service=${shq(s)} | xargs -r docker rm -f >/dev/null; ` +
+      `[ -f ~/.railhead/proxy/services/${shq(s)}.conf ] && ${shq(h.toolPath)} proxy service remove ${shq(s)} >/dev/null; ` +
+      `rm -rf ~/.railhead/apps/${shq(s)} ~/.railhead/locks/release-${shq(s)}-*`,
+    )
+    .join("; ");
+  const r = await h.sh(`${script}; true`);
   if (r.code !== 0) throw new Error(`reset failed: ${r.stderr}`);
+}
+
+/** Catch-all services other suites registered on the host (not in MINE). */
+export async function foreignCatchAll(h: ToolHost, mine: string[]): Promise<string | undefined> {
+  const r = await h.sh("cd ~/.railhead/proxy/services 2>/dev/null && grep -l '^DOMAINS=$' *.conf || true");
+  return r.stdout.split("\n").map((f) => f.replace(/\.conf$/, "").trim()).find((s) => s && !mine.includes(s));
 }
 
 /** Network, proxy boot: the common start of a suite. */

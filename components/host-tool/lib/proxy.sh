@@ -229,6 +229,12 @@ proxy_slot_sessions() {
   proxy_api "show stat" | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $5; exit }'
 }
 
+# Records which config structure the running HAProxy has loaded (see proxy_apply_config).
+proxy_mark_loaded() {
+  mkdir -p "$(proxy_dir)"
+  proxy_mark_loaded
+}
+
 proxy_running() {
   [[ $(rh_container_state "$RH_PROXY_CONTAINER") == running ]]
 }
@@ -267,7 +273,7 @@ proxy_apply_config() {
   docker kill --signal USR2 "$RH_PROXY_CONTAINER" >/dev/null
   sleep 0.3
   proxy_wait_api "$wait_for" || rh_fail proxy "HAProxy did not come back after the reload" "docker logs $RH_PROXY_CONTAINER"
-  printf '%s\n' "$hash" >"$dir/loaded.hash"
+  proxy_mark_loaded
   rh_log proxy "HAProxy reloaded (services or routing changed)"
 }
 
@@ -307,7 +313,7 @@ proxy_ensure_container() {
       proxy_push_config
       docker start "$RH_PROXY_CONTAINER" >/dev/null
       proxy_wait_api || rh_fail proxy "HAProxy did not start" "docker logs $RH_PROXY_CONTAINER"
-      proxy_structure_hash >"$(proxy_dir)/loaded.hash"
+      proxy_mark_loaded
       rh_log proxy "started the stopped proxy container"
     else
       rh_log proxy "proxy container up to date"
@@ -330,7 +336,7 @@ proxy_ensure_container() {
   docker rename "$RH_PROXY_CONTAINER-next" "$RH_PROXY_CONTAINER"
   docker start "$RH_PROXY_CONTAINER" >/dev/null || rh_fail proxy "the proxy container did not start" "docker logs $RH_PROXY_CONTAINER (port ${publish[*]} taken?)"
   proxy_wait_api || { docker logs --tail 20 "$RH_PROXY_CONTAINER" >&2; rh_fail proxy "HAProxy did not start" "docker logs $RH_PROXY_CONTAINER"; }
-  proxy_structure_hash >"$(proxy_dir)/loaded.hash"
+  proxy_mark_loaded
   rh_log proxy "proxy container running ($image, ${publish[*]:-not published: behind $RH_TLS_CONTAINER})"
 }
 
@@ -353,13 +359,17 @@ proxy_boot() {
   [[ -n $image ]] || rh_usage_fail "proxy boot needs --image"
   rh_validate_name network "$network"
   rh_require_docker
-  local dir
-  dir=$(proxy_dir)
-  mkdir -p "$dir/services"
   local old_ifs=$IFS bind_csv
   IFS=,
   bind_csv="${bind_ips[*]}"
   IFS=$old_ifs
+  rh_with_lock proxy proxy_boot_locked "$image" "$network" "$http_port" "$https_port" "$bind_csv" "$tls_image" "$tls_internal" "$tls_email"
+}
+
+proxy_boot_locked() {
+  local image=$1 network=$2 http_port=$3 https_port=$4 bind_csv=$5 tls_image=$6 tls_internal=$7 tls_email=$8 dir
+  dir=$(proxy_dir)
+  mkdir -p "$dir/services"
   printf 'IMAGE=%s\nNETWORK=%s\nHTTP_PORT=%s\nHTTPS_PORT=%s\nBIND_IPS=%s\nTLS_IMAGE=%s\nTLS_INTERNAL=%s\nTLS_EMAIL=%s\n' \
     "$image" "$network" "$http_port" "$https_port" "$bind_csv" "$tls_image" "$tls_internal" "$tls_email" |
     rh_write_file_atomic "$dir/proxy.conf" 0644
