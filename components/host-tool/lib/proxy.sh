@@ -232,7 +232,7 @@ proxy_slot_sessions() {
 # Records which config structure the running HAProxy has loaded (see proxy_apply_config).
 proxy_mark_loaded() {
   mkdir -p "$(proxy_dir)"
-  proxy_mark_loaded
+  proxy_structure_hash >"$(proxy_dir)/loaded.hash"
 }
 
 proxy_running() {
