@@ -223,7 +223,12 @@ setup_network() {
 }
 
 start_registry() {
-  mkdir -p "$LIB/registry" "$STATE_DIR" "$LOGS"
+  start_registry_daemon
+  start_push_forward
+}
+
+start_registry_daemon() {
+  mkdir -p "$LIB/registry" "$STATE_DIR" "$LOGS" "$RUN"
   cat >"$STATE_DIR/registry.yml" <<EOF
 version: 0.1
 log:
@@ -238,12 +243,15 @@ storage:
 http:
   addr: $REG_PULL
 EOF
-  setsid docker-registry serve "$STATE_DIR/registry.yml" >"$LOGS/registry.log" 2>&1 </dev/null 9>&- &
+  setsid docker-registry serve "$STATE_DIR/registry.yml" >>"$LOGS/registry.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/registry.pid"
-  # the same registry on loopback, where the root engine may push without TLS
-  setsid socat "TCP-LISTEN:5000,bind=127.0.0.1,reuseaddr,fork" "TCP:$REG_PULL" >"$LOGS/socat.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$RUN/socat.pid"
   wait_for 20 "the registry on $REG_PULL" curl -fsS "http://$REG_PULL/v2/"
+}
+
+# the same registry on loopback, where the root engine may push without TLS
+start_push_forward() {
+  setsid socat "TCP-LISTEN:5000,bind=127.0.0.1,reuseaddr,fork" "TCP:$REG_PULL" >>"$LOGS/socat.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$RUN/socat.pid"
   wait_for 20 "the registry on $REG_PUSH" curl -fsS "http://$REG_PUSH/v2/"
 }
 
@@ -392,9 +400,20 @@ rig_is_healthy() {
   [[ -f $STATE_DIR/rig.json && -f $STATE_DIR/id_ed25519 ]] || return 1
   [[ $(jq '.hosts | length' "$STATE_DIR/rig.json" 2>/dev/null) == "$n" ]] || return 1
   [[ $(known_hosts | wc -l) == "$n" ]] || return 1
-  is_alive "$(cat "$RUN/registry.pid" 2>/dev/null || true)" docker-registry || return 1
-  is_alive "$(cat "$RUN/socat.pid" 2>/dev/null || true)" socat || return 1
+  ip link show rh-pub >/dev/null 2>&1 || return 1
   for ((i = 1; i <= n; i++)); do host_is_healthy "$i" || return 1; done
+}
+
+# a registry that died is restarted without touching the hosts
+ensure_registry() {
+  if ! is_alive "$(cat "$RUN/registry.pid" 2>/dev/null || true)" docker-registry; then
+    log "registry not running; restarting it"
+    start_registry_daemon
+  fi
+  if ! is_alive "$(cat "$RUN/socat.pid" 2>/dev/null || true)" socat; then
+    log "registry forward on $REG_PUSH not running; restarting it"
+    start_push_forward
+  fi
 }
 
 write_rig_json() {
@@ -436,6 +455,7 @@ cmd_up() {
   step "root Docker engine ready"
   if ((fresh == 0)) && rig_is_healthy "$n"; then
     step "rig with $n hosts already up and healthy; keeping it (use --fresh to rebuild)"
+    ensure_registry
     build_images push
     write_rig_json "$n"
     step "up done: $STATE_DIR/rig.json"
