@@ -6,17 +6,24 @@ set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$RIG_DIR/../.." && pwd)
-STATE_DIR="$REPO_ROOT/.rig"          # rig.json, the rig key pair, registry config (git-ignored)
-LIB=/var/lib/rh-rig                  # per-host data roots and homes, registry storage
-RUN=/run/rh-rig                      # sockets, pidfiles, exec roots, namespace files
-CACHE=/var/cache/rh-rig              # debootstrap tarballs, npm tarballs, build contexts
-LOGS=/var/log/rh-rig                 # daemon logs (kept after down for post-mortems)
-LOCK=/run/rh-rig.lock
-PUB_PREFIX=10.77.0
-PRIV_PREFIX=10.78.0
+# .rig/: rig.json, the rig key pair, registry config (git-ignored)
+# A second, separate rig (e.g. to try rig changes while the default one is in use) can be made with
+# RH_RIG_PREFIX=rhx RH_RIG_PUBLIC=10.87.0 RH_RIG_PRIVATE=10.88.0 RH_RIG_REGISTRY_PORT=5001
+# RH_RIG_STATE_DIR=/some/dir; the defaults are the rig every test uses.
+P=${RH_RIG_PREFIX:-rh}
+[[ $P =~ ^rh[a-z0-9]{0,3}$ ]] || { echo "[rig] RH_RIG_PREFIX must be rh plus up to 3 [a-z0-9]" >&2; exit 2; }
+STATE_DIR=${RH_RIG_STATE_DIR:-$REPO_ROOT/.rig}
+LIB=/var/lib/$P-rig                  # per-host data roots and homes, registry storage
+RUN=/run/$P-rig                      # sockets, pidfiles, exec roots, namespace files
+CACHE=/var/cache/rh-rig              # debootstrap tarballs, npm tarballs, build contexts (shared)
+LOGS=/var/log/$P-rig                 # daemon logs (kept after down for post-mortems)
+LOCK=/run/$P-rig.lock
+PUB_PREFIX=${RH_RIG_PUBLIC:-10.77.0}
+PRIV_PREFIX=${RH_RIG_PRIVATE:-10.78.0}
+REG_PORT=${RH_RIG_REGISTRY_PORT:-5000}
 GATEWAY=$PUB_PREFIX.1
-REG_PUSH=127.0.0.1:5000
-REG_PULL=$GATEWAY:5000
+REG_PUSH=127.0.0.1:$REG_PORT
+REG_PULL=$GATEWAY:$REG_PORT
 IMAGE_NS=railhead-test
 LITESTREAM_NPM=@flydotio/litestream-linux-x64@1.0.1
 RECIPE_VERSION=1                     # bump to invalidate every cached image
@@ -56,6 +63,8 @@ Commands:
   --help            this text.
 
 Environment: RH_RIG_MIRROR overrides the Debian mirror (default: the one apt uses here).
+A separate second rig: RH_RIG_PREFIX=rhx RH_RIG_PUBLIC=10.87.0 RH_RIG_PRIVATE=10.88.0
+RH_RIG_REGISTRY_PORT=5001 RH_RIG_STATE_DIR=DIR (names, networks, registry port and rig.json).
 EOF
 }
 
@@ -120,23 +129,23 @@ debian_mirror() {
 # ---------------------------------------------------------------------------------------------
 # teardown: everything the rig owns, found by name prefix, pidfiles and cgroups (not by memory)
 
-rig_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^rh-h[0-9]+$' || true; }
-rig_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^rh-' || true; }
+rig_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$P-h[0-9]+\$" || true; }
+rig_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^$P-(pub|priv|h[0-9]+-(pub|priv))\$" || true; }
 known_hosts() {
   {
-    rig_netns | sed 's/^rh-h//'
+    rig_netns | sed "s/^$P-h//"
     for d in "$RUN"/h* "$LIB"/h*; do [[ -d $d ]] && basename "$d" | sed -n 's/^h\([0-9]\+\)$/\1/p'; done
   } | sort -un
 }
 
 FORWARD_RULES=(
-  "-i rh-pub -o rh-pub -m comment --comment rh-rig -j ACCEPT"
-  "-i rh-priv -o rh-priv -m comment --comment rh-rig -j ACCEPT"
-  "-i rh-pub ! -o rh-pub -m comment --comment rh-rig -j REJECT"
+  "-i $P-pub -o $P-pub -m comment --comment $P-rig -j ACCEPT"
+  "-i $P-priv -o $P-priv -m comment --comment $P-rig -j ACCEPT"
+  "-i $P-pub ! -o $P-pub -m comment --comment $P-rig -j REJECT"
 )
 
 stop_host() {
-  local i=$1 ns=rh-h$1 pid pids cg
+  local i=$1 ns=$P-h$1 pid pids cg
   if [[ -S $RUN/h$i/docker.sock ]] && timeout 5 docker -H "$(host_sock "$i")" version >/dev/null 2>&1; then
     # kill containers first: a dockerd shutdown would wait for each one's stop timeout
     pids=$(timeout 10 docker -H "$(host_sock "$i")" ps -q 2>/dev/null || true)
@@ -152,12 +161,12 @@ stop_host() {
     for pid in $(ip netns pids "$ns" 2>/dev/null || true); do stop_pid "$pid" "" 5; done
   fi
   # orphaned container processes of this host's engine live in its cgroup parent
-  for cg in /sys/fs/cgroup/*/rh-rig/h"$i"; do
+  for cg in /sys/fs/cgroup/*/"$P-rig/h$i"; do
     [[ -d $cg ]] || continue
     find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done
   done
   sleep 0.1
-  for cg in /sys/fs/cgroup/*/rh-rig/h"$i"; do
+  for cg in /sys/fs/cgroup/*/"$P-rig/h$i"; do
     if [[ -d $cg ]]; then find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
   done
   local f
@@ -166,8 +175,8 @@ stop_host() {
     rm -f "$f"
   done
   ip netns del "$ns" 2>/dev/null || true
-  ip link del "rh-h$i-pub" 2>/dev/null || true
-  ip link del "rh-h$i-priv" 2>/dev/null || true
+  ip link del "$P-h$i-pub" 2>/dev/null || true
+  ip link del "$P-h$i-priv" 2>/dev/null || true
   # mounts in the root namespace below the data root (none expected: hosts mount privately)
   { findmnt -rno TARGET 2>/dev/null | grep -E "^$LIB/h$i(/|$)" || true; } | sort -r | while read -r f; do umount -l "$f" || true; done
   rm -rf "${LIB:?}/h$i" "${RUN:?}/h$i"
@@ -184,7 +193,7 @@ clear_all() {
     while iptables -C FORWARD $rule 2>/dev/null; do iptables -D FORWARD $rule; done
   done
   ip route del unreachable "$PRIV_PREFIX.0/24" 2>/dev/null || true
-  for d in /sys/fs/cgroup/*/rh-rig; do if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi; done
+  for d in /sys/fs/cgroup/*/"$P-rig"; do if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi; done
   if mountpoint -q "$RUN/ns" 2>/dev/null; then umount "$RUN/ns" 2>/dev/null || umount -l "$RUN/ns" || true; fi
   rm -rf "${RUN:?}"
 }
@@ -209,11 +218,11 @@ ensure_root_engine() {
 
 setup_network() {
   local rule
-  ip link add rh-pub type bridge
-  ip addr add "$GATEWAY/24" dev rh-pub
-  ip link set rh-pub up
-  ip link add rh-priv type bridge
-  ip link set rh-priv up
+  ip link add "$P-pub" type bridge
+  ip addr add "$GATEWAY/24" dev "$P-pub"
+  ip link set "$P-pub" up
+  ip link add "$P-priv" type bridge
+  ip link set "$P-priv" up
   # the "internet" (root namespace) has no route to the private network, and sends nothing out
   ip route add unreachable "$PRIV_PREFIX.0/24"
   for rule in "${FORWARD_RULES[@]}"; do
@@ -234,7 +243,7 @@ version: 0.1
 log:
   level: warn
   fields:
-    service: rh-rig-registry
+    service: $P-rig-registry
 storage:
   filesystem:
     rootdirectory: $LIB/registry
@@ -250,7 +259,7 @@ EOF
 
 # the same registry on loopback, where the root engine may push without TLS
 start_push_forward() {
-  setsid socat "TCP-LISTEN:5000,bind=127.0.0.1,reuseaddr,fork" "TCP:$REG_PULL" >>"$LOGS/socat.log" 2>&1 </dev/null 9>&- &
+  setsid socat "TCP-LISTEN:$REG_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:$REG_PULL" >>"$LOGS/socat.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/socat.pid"
   wait_for 20 "the registry on $REG_PUSH" curl -fsS "http://$REG_PUSH/v2/"
 }
@@ -264,7 +273,7 @@ ensure_ns_dir() {
 }
 
 # The script run inside a host's fresh mount namespace: drop the copies of the root namespace's
-# transient mounts, give the host its own /root, /tmp and /run (keeping /run/rh-rig shared so its
+# transient mounts, give the host its own /root, /tmp and /run (keeping $RUN shared so its
 # engine socket is reachable from the root namespace) and point /var/run/docker.sock at its engine.
 host_mount_script() {
   local i=$1
@@ -276,16 +285,16 @@ findmnt -rno TARGET,FSTYPE | awk '\$1 ~ "^/run/" || \$2 == "overlay" || \$2 == "
 mount --bind $LIB/h$i/root /root
 mount --bind $LIB/h$i/tmp /tmp
 mount --bind $RUN $LIB/h$i/.run-rig
-mount -t tmpfs -o mode=0755,size=64m rh-h$i-run /run
-mkdir -p /run/rh-rig /run/sshd /run/lock
+mount -t tmpfs -o mode=0755,size=64m $P-h$i-run /run
+mkdir -p $RUN /run/sshd /run/lock
 chmod 0755 /run/sshd
-mount --move $LIB/h$i/.run-rig /run/rh-rig
+mount --move $LIB/h$i/.run-rig $RUN
 ln -s $RUN/h$i/docker.sock /run/docker.sock
 EOF
 }
 
 create_host() {
-  local i=$1 ns=rh-h$1 ip priv home
+  local i=$1 ns=$P-h$1 ip priv home
   ip=$(host_ip "$i")
   priv=$(priv_ip "$i")
   home=$LIB/h$i/root
@@ -300,10 +309,10 @@ create_host() {
   # network: eth0 on the public bridge, eth1 on the private bridge
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  ip link add "rh-h$i-pub" type veth peer name eth0 netns "$ns"
-  ip link set "rh-h$i-pub" master rh-pub up
-  ip link add "rh-h$i-priv" type veth peer name eth1 netns "$ns"
-  ip link set "rh-h$i-priv" master rh-priv up
+  ip link add "$P-h$i-pub" type veth peer name eth0 netns "$ns"
+  ip link set "$P-h$i-pub" master "$P-pub" up
+  ip link add "$P-h$i-priv" type veth peer name eth1 netns "$ns"
+  ip link set "$P-h$i-priv" master "$P-priv" up
   ip -n "$ns" addr add "$ip/24" dev eth0
   ip -n "$ns" addr add "$priv/24" dev eth1
   ip -n "$ns" link set eth0 up
@@ -350,14 +359,14 @@ in_host() {
   local i=$1
   shift
   # 9>&-: daemons must not inherit the lock
-  nsenter --net="/run/netns/rh-h$i" --mount="$RUN/ns/h$i.mnt" --uts="$RUN/ns/h$i.uts" "$@" 9>&-
+  nsenter --net="/run/netns/$P-h$i" --mount="$RUN/ns/h$i.mnt" --uts="$RUN/ns/h$i.uts" "$@" 9>&-
 }
 
 start_host_engine() {
   local i=$1
-  setsid nsenter --net="/run/netns/rh-h$i" --mount="$RUN/ns/h$i.mnt" --uts="$RUN/ns/h$i.uts" \
+  setsid nsenter --net="/run/netns/$P-h$i" --mount="$RUN/ns/h$i.mnt" --uts="$RUN/ns/h$i.uts" \
     dockerd --data-root "$LIB/h$i/docker" --exec-root "$RUN/h$i/exec" -H "$(host_sock "$i")" \
-    --pidfile "$RUN/h$i/docker.pid" --config-file "$LIB/h$i/daemon.json" --cgroup-parent "/rh-rig/h$i" \
+    --pidfile "$RUN/h$i/docker.pid" --config-file "$LIB/h$i/daemon.json" --cgroup-parent "/$P-rig/h$i" \
     --bridge none --iptables=false --ip6tables=false --insecure-registry "$REG_PULL" \
     >"$LOGS/h$i-dockerd.log" 2>&1 </dev/null 9>&- &
 }
@@ -400,7 +409,7 @@ rig_is_healthy() {
   [[ -f $STATE_DIR/rig.json && -f $STATE_DIR/id_ed25519 ]] || return 1
   [[ $(jq '.hosts | length' "$STATE_DIR/rig.json" 2>/dev/null) == "$n" ]] || return 1
   [[ $(known_hosts | wc -l) == "$n" ]] || return 1
-  ip link show rh-pub >/dev/null 2>&1 || return 1
+  ip link show "$P-pub" >/dev/null 2>&1 || return 1
   for ((i = 1; i <= n; i++)); do host_is_healthy "$i" || return 1; done
 }
 
@@ -431,8 +440,8 @@ write_rig_json() {
     images=$(jq -c --arg k "$key" --arg v "$ref" '. + {($k): $v}' <<<"$images")
   done < <(image_list)
   jq -n --arg key "$STATE_DIR/id_ed25519" --arg push "$REG_PUSH" --arg pull "$REG_PULL" \
-    --arg gw "$GATEWAY" --argjson hosts "$hosts" --argjson images "$images" \
-    '{sshKey: $key, sshUser: "root", gateway: $gw, publicCidr: "10.77.0.0/24", privateCidr: "10.78.0.0/24",
+    --arg gw "$GATEWAY" --arg pubCidr "$PUB_PREFIX.0/24" --arg privCidr "$PRIV_PREFIX.0/24" --argjson hosts "$hosts" --argjson images "$images" \
+    '{sshKey: $key, sshUser: "root", gateway: $gw, publicCidr: $pubCidr, privateCidr: $privCidr,
       registry: {push: $push, pull: $pull}, hosts: $hosts, images: $images}' >"$STATE_DIR/rig.json.tmp"
   mv "$STATE_DIR/rig.json.tmp" "$STATE_DIR/rig.json"
 }
@@ -474,7 +483,7 @@ cmd_up() {
   fi
   setup_network
   start_registry
-  step "networks rh-pub/rh-priv and registry ($REG_PUSH push, $REG_PULL pull) up"
+  step "networks $P-pub/$P-priv and registry ($REG_PUSH push, $REG_PULL pull) up"
   ensure_ns_dir
   for ((i = 1; i <= n; i++)); do create_host "$i"; done
   for ((i = 1; i <= n; i++)); do start_host_engine "$i"; done
@@ -484,7 +493,7 @@ cmd_up() {
   for ((i = 1; i <= n; i++)); do start_host_sshd "$i"; done
   for ((i = 1; i <= n; i++)); do wait_for 20 "h$i's sshd" rig_ssh_t 5 "$i" true; done
   for ((i = 1; i <= n; i++)); do verify_host "$i"; done
-  step "$n hosts up (namespaces rh-h1..rh-h$n, sshd, engines), ssh verified"
+  step "$n hosts up (namespaces $P-h1..$P-h$n, sshd, engines), ssh verified"
   build_images push
   write_rig_json "$n"
   step "up done: $STATE_DIR/rig.json"

@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { z } from "zod";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-export const RIG_JSON = path.join(REPO_ROOT, ".rig", "rig.json");
+/** .rig/rig.json, or RH_RIG_JSON (a second rig made with RH_RIG_STATE_DIR, see rig.sh --help). */
+export const RIG_JSON = process.env.RH_RIG_JSON ?? path.join(REPO_ROOT, ".rig", "rig.json");
 
 const HostSchema = z.object({
   name: z.string(),
@@ -149,17 +150,24 @@ function inCidr(ip: string, cidr: string): boolean {
   return ((ipv4ToInt(ip) & mask) >>> 0) === ((ipv4ToInt(base) & mask) >>> 0);
 }
 
+function rigCidrs(): string[] {
+  try {
+    const rig = loadRig();
+    return [rig.publicCidr, rig.privateCidr];
+  } catch {
+    return ["10.77.0.0/24", "10.78.0.0/24"]; // the default rig's networks
+  }
+}
+
 /** Traffic from tests goes only to loopback and the rig's own networks. */
 export function assertRigTarget(url: string): URL {
   const u = new URL(url);
   if (u.protocol !== "http:") throw new Error(`rig: only http:// targets are supported, got ${url}`);
   const hostname = u.hostname.replace(/^\[|\]$/g, "");
   if (hostname === "localhost" || hostname === "::1") return u;
-  if (net.isIPv4(hostname)) {
-    const allowed = ["127.0.0.0/8", "10.77.0.0/24", "10.78.0.0/24"];
-    if (allowed.some((c) => inCidr(hostname, c))) return u;
-  }
-  throw new Error(`rig: refusing to send traffic to ${hostname}: only loopback and rig addresses (10.77.0.0/24, 10.78.0.0/24)`);
+  const cidrs = rigCidrs();
+  if (net.isIPv4(hostname) && ["127.0.0.0/8", ...cidrs].some((c) => inCidr(hostname, c))) return u;
+  throw new Error(`rig: refusing to send traffic to ${hostname}: only loopback and rig addresses (${cidrs.join(", ")})`);
 }
 
 export interface HttpResult {
