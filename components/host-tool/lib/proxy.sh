@@ -85,6 +85,9 @@ global
   stats socket ipv4@127.0.0.1:$RH_PROXY_API_PORT level admin
   stats socket /tmp/railhead-haproxy.sock mode 600 level admin expose-fd listeners
   hard-stop-after 60s
+  # Filled just before a reload (and emptied after it) so the new worker starts with the running
+  # one's server addresses and states instead of waiting for DNS (see proxy_apply_config).
+  server-state-file $RH_PROXY_CFG_DIR/servers.state
 
 defaults
   mode http
@@ -98,6 +101,7 @@ defaults
   timeout http-keep-alive 60s
   timeout server 30s
   timeout tunnel 1h
+  load-server-state-from-file global
   default-server init-addr last,none resolvers docker resolve-prefer ipv4
 
 # Docker's embedded DNS: the release slot aliases resolve to whichever container holds them, so a
@@ -204,6 +208,7 @@ proxy_push_config() {
   local container=${1:-$RH_PROXY_CONTAINER} stage
   stage=$(mktemp -d)
   cp "$(proxy_dir)/haproxy.cfg" "$(proxy_dir)/maintenance.map" "$stage/"
+  : >"$stage/servers.state"
   chmod 0755 "$stage"
   chmod 0644 "$stage"/*
   docker cp "$stage/." "$container:$RH_PROXY_CFG_DIR" >/dev/null
@@ -270,9 +275,21 @@ proxy_apply_config() {
     printf '%s\n' "$check" | tail -n 20 >&2
     rh_fail proxy "the rendered HAProxy config is invalid (the running proxy keeps its old config)" "read the errors above; the config is $dir/haproxy.cfg"
   fi
+  # Hand the running worker's server addresses and states to the new one, or its servers would
+  # have no address (503) until the resolvers answer (measured: ~1 s of 503s per reload).
+  local stage
+  stage=$(mktemp -d)
+  proxy_api "show servers state" >"$stage/servers.state"
+  chmod 0755 "$stage"
+  chmod 0644 "$stage/servers.state"
+  docker cp "$stage/servers.state" "$RH_PROXY_CONTAINER:$RH_PROXY_CFG_DIR/servers.state" >/dev/null
   docker kill --signal USR2 "$RH_PROXY_CONTAINER" >/dev/null
   sleep 0.3
   proxy_wait_api "$wait_for" || rh_fail proxy "HAProxy did not come back after the reload" "docker logs $RH_PROXY_CONTAINER"
+  # A restart must not load this snapshot: by then releases may have switched slots.
+  : >"$stage/servers.state"
+  docker cp "$stage/servers.state" "$RH_PROXY_CONTAINER:$RH_PROXY_CFG_DIR/servers.state" >/dev/null
+  rm -rf "$stage"
   proxy_mark_loaded
   rh_log proxy "HAProxy reloaded (services or routing changed)"
 }
