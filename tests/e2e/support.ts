@@ -14,6 +14,21 @@ export function rig(): RigInfo {
   return rigCache;
 }
 
+/**
+ * The rig hosts e2e scenarios use, in order: $E2E_RIG_HOSTS (e.g. "h4,h5,h6"), else the rig's last
+ * three hosts. Other suites use h1..h3 while developing; a rig of 6 keeps e2e off their hosts.
+ */
+export function slot(i: number): string {
+  const names = process.env.E2E_RIG_HOSTS ? process.env.E2E_RIG_HOSTS.split(",") : rig().hosts.slice(-3).map((h) => h.name);
+  if (!names[i]) throw new Error(`e2e needs rig host #${i + 1}; have ${names.join(", ")}`);
+  return names[i];
+}
+
+/** An hcloud host entry whose private IP is the rig host's (ServerNetwork is checked against it). */
+export function hcloudHost(rigName: string, location = "fsn1", image = "ubuntu-24.04"): Record<string, unknown> {
+  return { hcloud: { serverType: "cx23", location, image }, privateIp: privateIp(rigName) };
+}
+
 export const IMAGE = (tag: string) => `${rig().registry.pull}/railhead-test/app:${tag}`;
 
 /** The rig's address of a rig host (h1 -> 10.77.0.11). */

@@ -8,11 +8,13 @@ import net from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { scenario } from "../summary";
-import { containerIds, containers, e2eStack, harness, httpRequest, IMAGE, ip, mustSucceed, onHost, privateIp, rig, up } from "../support";
+import { containerIds, containers, e2eStack, harness, hcloudHost, httpRequest, IMAGE, ip, mustSucceed, onHost, privateIp, rig, slot, up } from "../support";
 import { REPO } from "../harness";
 
 const STACK = "e2e-data";
-const HOSTS = { "app-1": "h1", "db-1": "h2" };
+const [H1, H2] = [slot(0), slot(1)];
+const HOSTS = { "app-1": H1, "db-1": H2 };
+const hostsConfig = (appImage = "ubuntu-24.04") => ({ "app-1": hcloudHost(H1, "fsn1", appImage), "db-1": hcloudHost(H2) });
 const hasFauxqs = [join(REPO, "node_modules", "fauxqs"), join(REPO, "tmp", "data-deps", "node_modules", "fauxqs")].some((p) => existsSync(p));
 
 function tcpOpen(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
@@ -29,7 +31,7 @@ function tcpOpen(host: string, port: number, timeoutMs = 2000): Promise<boolean>
 }
 
 const count = async (kind: "pg" | "sqlite") => {
-  const r = await httpRequest("GET", ip("h1"), `/${kind}/count`);
+  const r = await httpRequest("GET", ip(H1), `/${kind}/count`);
   assert.equal(r.status, 200, `GET /${kind}/count -> ${r.status} ${r.body}`);
   return Number(/\d+/.exec(r.body)?.[0] ?? NaN);
 };
@@ -50,33 +52,33 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
     db: { preset: "postgres", image: `${rig().registry.pull}/railhead-test/postgres:15`, host: "db-1", port: 5432, password: ["POSTGRES_PASSWORD"], ...over },
     cache: { preset: "redis", image: `${rig().registry.pull}/railhead-test/redis:7`, host: "db-1", port: 6379 },
   });
-  const spec = (extra: Record<string, unknown> = {}) => e2eStack(STACK, HOSTS, { image: IMAGE("v1"), litestream, accessories: accessories(), ...extra }, "e2e-data.yaml");
+  const spec = (extra: Record<string, unknown> = {}) => e2eStack(STACK, HOSTS, { hosts: hostsConfig(), image: IMAGE("v1"), litestream, accessories: accessories(), ...extra }, "e2e-data.yaml");
   harness.forget(STACK);
 
   await t.test("accessories boot on the db host; the app uses them over the private network; nothing reachable from outside", async () => {
     await scenario("accessories: boot, private only", async () => {
       mustSucceed(await up(spec()));
-      const names = await containers("h2");
+      const names = await containers(H2);
       assert.ok(names.includes("e2edata-db") && names.includes("e2edata-cache"), `accessories on h2: ${names.join(", ")}`);
-      assert.equal((await httpRequest("POST", ip("h1"), "/pg/write?n=3")).status, 200);
+      assert.equal((await httpRequest("POST", ip(H1), "/pg/write?n=3")).status, 200);
       assert.equal(await count("pg"), 3);
-      assert.equal((await httpRequest("POST", ip("h1"), "/redis/incr?key=e2e")).status, 200);
+      assert.equal((await httpRequest("POST", ip(H1), "/redis/incr?key=e2e")).status, 200);
       // from "the internet" (the rig's root namespace): closed on the public address
-      assert.equal(await tcpOpen(ip("h2"), 5432), false, "Postgres answers on the public address");
-      assert.equal(await tcpOpen(ip("h2"), 6379), false, "Redis answers on the public address");
+      assert.equal(await tcpOpen(ip(H2), 5432), false, "Postgres answers on the public address");
+      assert.equal(await tcpOpen(ip(H2), 6379), false, "Redis answers on the public address");
       // from another host on the private network: open
-      await onHost("h1", `timeout 3 bash -c '</dev/tcp/${privateIp("h2")}/5432'`);
+      await onHost(H1, `timeout 3 bash -c '</dev/tcp/${privateIp(H2)}/5432'`);
       // the binds themselves, not only the firewall: loopback and the private IP, never 0.0.0.0
-      const binds = await onHost("h2", "ss -Hltn | awk '{print $4}' | grep -E ':(5432|6379)$' | sort -u");
+      const binds = await onHost(H2, "ss -Hltn | awk '{print $4}' | grep -E ':(5432|6379)$' | sort -u");
       assert.doesNotMatch(binds, /^(0\.0\.0\.0|\*|\[::\]):/m, `binds: ${binds}`);
     });
   });
 
   await t.test("restart (changed env) and upgrade (new image tag) keep the data", async () => {
     await scenario("accessories: restart + upgrade keep data", async () => {
-      const before = await containerIds("h2");
+      const before = await containerIds(H2);
       mustSucceed(await up(spec({ accessories: accessories({ env: { clear: { E2E_RESTART: "1" } } }) })));
-      assert.notDeepEqual(await containerIds("h2"), before, "the db container was recreated");
+      assert.notDeepEqual(await containerIds(H2), before, "the db container was recreated");
       assert.equal(await count("pg"), 3);
       // an upgrade: the same Postgres under a new tag in the rig registry
       const { spawnCollect } = await import("../engine/ssh");
@@ -87,7 +89,7 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
         assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.combined}`);
       }
       mustSucceed(await up(spec({ accessories: accessories({ image: `${rig().registry.pull}/railhead-test/postgres:15-e2e`, env: { clear: { E2E_RESTART: "1" } } }) })));
-      const image = await onHost("h2", "docker inspect -f '{{.Config.Image}}' e2edata-db");
+      const image = await onHost(H2, "docker inspect -f '{{.Config.Image}}' e2edata-db");
       assert.match(image, /postgres:15-e2e/);
       assert.equal(await count("pg"), 3);
     });
@@ -98,8 +100,8 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
       const noDb = { cache: accessories().cache };
       const r = await up(spec({ accessories: noDb }));
       mustSucceed(r);
-      assert.ok(!(await containers("h2", true)).includes("e2edata-db"), "db container removed");
-      assert.match(await onHost("h2", "docker volume ls -q"), /e2edata-db-data/, "its volume is kept");
+      assert.ok(!(await containers(H2, true)).includes("e2edata-db"), "db container removed");
+      assert.match(await onHost(H2, "docker volume ls -q"), /e2edata-db-data/, "its volume is kept");
       mustSucceed(await up(spec()));
       assert.equal(await count("pg"), 3);
     });
@@ -107,20 +109,17 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
 
   await t.test("Litestream: a destroyed and rebuilt host gets its SQLite data restored", async () => {
     await scenario("litestream: rebuilt host restores SQLite", async () => {
-      assert.equal((await httpRequest("POST", ip("h1"), "/sqlite/write?n=5")).status, 200);
+      assert.equal((await httpRequest("POST", ip(H1), "/sqlite/write?n=5")).status, 200);
       const n = await count("sqlite");
       assert.ok(n >= 5, `rows before: ${n}`);
       await new Promise((r) => setTimeout(r, 4000)); // syncInterval 1s: let the WAL reach S3
-      const hosts = {
-        "app-1": { hcloud: { serverType: "cx23", location: "fsn1", image: "ubuntu-22.04" }, privateIp: "10.78.0.11" },
-        "db-1": { hcloud: { serverType: "cx33", location: "fsn1", image: "ubuntu-24.04" }, privateIp: "10.78.0.12" },
-      };
-      const db = await containerIds("h2");
+      const hosts = hostsConfig("ubuntu-22.04");
+      const db = await containerIds(H2);
       const r = await up(spec({ hosts }));
       mustSucceed(r);
       assert.ok(r.steps.some((s) => s.name === "host-app-1/server" && s.op === "replace"), "app-1's server was replaced");
       assert.equal(await count("sqlite"), n, "the rebuilt host restored the SQLite rows from S3");
-      assert.deepEqual(await containerIds("h2"), db, "the db host was untouched");
+      assert.deepEqual(await containerIds(H2), db, "the db host was untouched");
     });
   });
 });

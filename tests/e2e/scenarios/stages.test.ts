@@ -3,10 +3,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { scenario } from "../summary";
-import { containerIds, containers, e2eStack, harness, IMAGE, ip, mustSucceed, served, up } from "../support";
+import { containerIds, containers, e2eStack, harness, hcloudHost, IMAGE, ip, mustSucceed, served, slot, up } from "../support";
 
-const staging = (tag: string) => e2eStack("e2e-staging", { "st-1": "h1" }, { image: IMAGE(tag) }, "e2e-staging.yaml");
-const production = (tag: string) => e2eStack("e2e-production", { "prod-1": "h2", "prod-2": "h3" }, { image: IMAGE(tag) }, "e2e-production.yaml");
+const [H1, H2, H3] = [slot(0), slot(1), slot(2)];
+
+const staging = (tag: string) => e2eStack("e2e-staging", { "st-1": H1 }, { image: IMAGE(tag), hosts: { "st-1": hcloudHost(H1) } }, "e2e-staging.yaml");
+const production = (tag: string) => e2eStack("e2e-production", { "prod-1": H2, "prod-2": H3 }, { image: IMAGE(tag), hosts: { "prod-1": hcloudHost(H2), "prod-2": hcloudHost(H3, "nbg1") } }, "e2e-production.yaml");
 
 test("staging and production from the same program, isolated", { concurrency: false }, async () => {
   await scenario("staging + production stacks, isolated", async () => {
@@ -14,22 +16,22 @@ test("staging and production from the same program, isolated", { concurrency: fa
     harness.forget("e2e-production");
     mustSucceed(await up(staging("v1")));
     mustSucceed(await up(production("v1")));
-    assert.equal(await served(ip("h1")), "v1");
-    assert.equal(await served(ip("h2")), "v1");
-    assert.equal(await served(ip("h3")), "v1");
-    assert.ok((await containers("h1")).includes("e2estage-job-v1"), "staging runs its job on its one host");
-    assert.ok(!(await containers("h2")).some((c) => c.includes("-job-")), "production has no job role");
+    assert.equal(await served(ip(H1)), "v1");
+    assert.equal(await served(ip(H2)), "v1");
+    assert.equal(await served(ip(H3)), "v1");
+    assert.ok((await containers(H1)).includes("e2estage-job-v1"), "staging runs its job on its one host");
+    assert.ok(!(await containers(H2)).some((c) => c.includes("-job-")), "production has no job role");
 
-    const prod2 = await containerIds("h2");
-    const prod3 = await containerIds("h3");
+    const prod2 = await containerIds(H2);
+    const prod3 = await containerIds(H3);
     const r = await up(staging("v2"));
     mustSucceed(r);
-    assert.equal(await served(ip("h1")), "v2", "staging moved to v2");
-    assert.equal(await served(ip("h2")), "v1", "production stays on v1");
-    assert.equal(await served(ip("h3")), "v1", "production stays on v1");
-    assert.deepEqual(await containerIds("h2"), prod2, "production's containers untouched");
-    assert.deepEqual(await containerIds("h3"), prod3, "production's containers untouched");
-    const outside = r.actions.filter((a) => a.target && a.target !== "local" && !a.target.endsWith(ip("h1")) && a.target !== "h1");
+    assert.equal(await served(ip(H1)), "v2", "staging moved to v2");
+    assert.equal(await served(ip(H2)), "v1", "production stays on v1");
+    assert.equal(await served(ip(H3)), "v1", "production stays on v1");
+    assert.deepEqual(await containerIds(H2), prod2, "production's containers untouched");
+    assert.deepEqual(await containerIds(H3), prod3, "production's containers untouched");
+    const outside = r.actions.filter((a) => a.target && a.target !== "local" && !a.target.endsWith(ip(H1)) && a.target !== H1);
     assert.deepEqual(outside.map((a) => `${a.name}@${a.target}`), [], "staging's up touched only staging's host");
     const prodState = harness.state("e2e-production").resources.map((x) => x.urn);
     assert.ok(prodState.every((u) => u.startsWith("urn:pulumi:e2e-production::")), "separate state per stack");
