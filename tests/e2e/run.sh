@@ -25,6 +25,10 @@ else
   done
 fi
 
+# The rig is shared with the other real-host suites: hold the tests lock while e2e uses it.
+exec 8>/run/rh-rig.tests.lock
+flock -w 1800 8 || { echo "e2e: another suite holds /run/rh-rig.tests.lock" >&2; exit 1; }
+
 rc=0
 E2E_SUMMARY=$summary timeout 1200 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
 
