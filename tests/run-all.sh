@@ -36,6 +36,7 @@ stage typecheck npx tsc --noEmit -p .
 stage lint npx eslint .
 stage shellcheck shellcheck -x "${shell_files[@]}"
 stage unit bash tests/run-unit.sh
+stage workflows node --import tsx --test tests/workflows/*.test.ts
 
 stage rig-up bash tests/rig/rig.sh up
 if [[ "${RIG_KEEP:-0}" != 1 ]]; then trap 'bash tests/rig/rig.sh down >/dev/null 2>&1 || true' EXIT; fi
