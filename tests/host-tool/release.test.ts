@@ -2,7 +2,7 @@
 // release, rollback without a pull, retain, idempotency, secrets. Needs the rig (tests/rig).
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
-import { httpGet, rigImage, startLoad, type LoadResult } from "../rig/rig";
+import { httpGet, rigImage, startLoad, waitFor, type LoadResult } from "../rig/rig";
 import { bootProxy, describeResult, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
 
 const DOMAIN = "app.test";
@@ -130,6 +130,29 @@ describe("host tool release on h1", () => {
     const all = await h.sh("docker ps -a --filter label=railhead.service=app --format '{{.Names}} {{.State}}' | sort");
     assert.equal(all.stdout.trim(), ["app-web-r2 exited", "app-web-r3 exited", "app-web-r4 running"].join("\n"));
     assert.equal(await version(), "v2");
+  });
+
+  test("after a simulated reboot (app back on another IP, proxy restarted) the proxy finds the live container", async () => {
+    const live = (await h.sh("docker ps --filter label=railhead.service=app --filter label=railhead.role=web --format '{{.Names}}'")).stdout.trim();
+    const ipOf = async () => (await h.sh(`docker inspect -f '{{(index .NetworkSettings.Networks "railhead").IPAddress}}' ${live}`)).stdout.trim();
+    const before = await ipOf();
+    // Docker gives a restarted container its old address back, so move it by re-attaching it
+    // (with its slot alias) while the proxy is down, as a reboot with a new address would.
+    const alias = (await h.sh(`docker inspect -f '{{range (index .NetworkSettings.Networks "railhead").Aliases}}{{println .}}{{end}}' ${live} | grep -e '--[ab]$'`)).stdout.trim();
+    const r = await h.sh(
+      `docker stop -t 1 railhead-proxy >/dev/null && docker network disconnect railhead ${live} && ` +
+        `docker network connect --alias ${alias} railhead ${live} && docker start railhead-proxy >/dev/null`,
+    );
+    try {
+      assert.equal(r.code, 0, describeResult(r));
+      assert.notEqual(await ipOf(), before, "the test needs the app on a new address");
+      await waitFor("the live version after the restart", async () => {
+        const x = await httpGet(`${h.baseUrl}/`, { host: DOMAIN, timeoutMs: 2000 }).catch(() => undefined);
+        return x?.status === 200;
+      }, 15_000);
+    } finally {
+      await h.sh("docker start railhead-proxy >/dev/null 2>&1; true");
+    }
   });
 
   test("a secret sent on stdin never shows in output, ps or docker inspect Args", async () => {
