@@ -14,6 +14,14 @@ if [[ ${E2E_ONLY:-} != harness-semantics ]]; then
   bash tests/rig/rig.sh up
 fi
 
+# The local S3 endpoint for the data scenarios (the same test-only install tests/data/run.sh makes).
+if [[ ! -e node_modules/fauxqs/dist/app.js && ! -e tmp/data-deps/node_modules/fauxqs/dist/app.js ]]; then
+  mkdir -p tmp/data-deps
+  [[ -f tmp/data-deps/package.json ]] || echo '{"name":"railhead-data-deps","private":true}' >tmp/data-deps/package.json
+  npm install --prefix tmp/data-deps --no-audit --no-fund --loglevel=error fauxqs@1.9.2 >&2 ||
+    echo "e2e: could not install fauxqs; the data scenarios will be reported as not run" >&2
+fi
+
 files=()
 if [[ -n ${E2E_ONLY:-} ]]; then
   files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts")

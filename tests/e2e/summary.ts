@@ -8,6 +8,14 @@ export interface ScenarioRecord {
   pass: boolean;
   seconds: number;
   error?: string;
+  /** Not run, and why (never counted as passed). */
+  skipped?: string;
+}
+
+/** Records scenarios that could not run here, so the table says so instead of omitting them. */
+export function skipped(names: string[], reason: string): void {
+  const file = process.env.E2E_SUMMARY;
+  if (file) for (const name of names) appendFileSync(file, `${JSON.stringify({ name, pass: false, seconds: 0, skipped: reason } satisfies ScenarioRecord)}\n`);
 }
 
 export async function scenario(name: string, fn: () => Promise<void>): Promise<void> {
@@ -28,10 +36,15 @@ export async function scenario(name: string, fn: () => Promise<void>): Promise<v
 export function formatSummary(records: ScenarioRecord[]): string {
   const width = Math.max(8, ...records.map((r) => r.name.length));
   const lines = [`${"scenario".padEnd(width)}  result  seconds`, `${"-".repeat(width)}  ------  -------`];
-  for (const r of records) lines.push(`${r.name.padEnd(width)}  ${(r.pass ? "pass" : "FAIL").padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}${r.pass ? "" : `  ${r.error ?? ""}`}`);
-  const failed = records.filter((r) => !r.pass).length;
+  for (const r of records) {
+    const result = r.skipped ? "skip" : r.pass ? "pass" : "FAIL";
+    const note = r.skipped ? `  ${r.skipped}` : r.pass ? "" : `  ${r.error ?? ""}`;
+    lines.push(`${r.name.padEnd(width)}  ${result.padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}${note}`);
+  }
+  const skips = records.filter((r) => r.skipped).length;
+  const failed = records.filter((r) => !r.pass && !r.skipped).length;
   const total = records.reduce((s, r) => s + r.seconds, 0);
-  lines.push(`${records.length} scenarios, ${records.length - failed} passed, ${failed} failed, ${total.toFixed(1)} s in scenarios`);
+  lines.push(`${records.length} scenarios: ${records.length - failed - skips} passed, ${failed} failed, ${skips} not run; ${total.toFixed(1)} s in scenarios`);
   return lines.join("\n");
 }
 

@@ -108,8 +108,19 @@ export async function containers(rigName: string, all = false): Promise<string[]
   return (await onHost(rigName, `docker ps ${all ? "-a " : ""}--format '{{.Names}}'`)).split("\n").filter(Boolean).sort();
 }
 
-export async function containerIds(rigName: string): Promise<string[]> {
-  return (await onHost(rigName, "docker ps -q --no-trunc")).split("\n").filter(Boolean).sort();
+/**
+ * Ids of running containers of one service plus the host's proxy (names `<service>-*`,
+ * `railhead-*`), so other suites' containers on a shared rig do not count.
+ */
+export async function containerIds(rigName: string, service: string): Promise<string[]> {
+  const out = await onHost(rigName, "docker ps --no-trunc --format '{{.ID}} {{.Names}}'");
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" "))
+    .filter(([, name]) => name.startsWith(`${service}-`) || name.startsWith("railhead-"))
+    .map(([id, name]) => `${name} ${id}`)
+    .sort();
 }
 
 /** The host tool's audit log for a service (newest tool on the host). */

@@ -119,13 +119,13 @@ test("e2e-app: deploy, idempotence, redeploy, broken release, rollback, maintena
 
   await t.test("removing the job role removes its containers and nothing else", async () => {
     await scenario("remove a role", async () => {
-      const web1 = await containerIds(H1);
-      const web2 = await containerIds(H2);
+      const web1 = await containerIds(H1, "e2eapp");
+      const web2 = await containerIds(H2, "e2eapp");
       const r = await up(at("v1", { servers: { web: { hosts: ["web-1", "web-2"] } } }));
       mustSucceed(r);
       assert.ok(!(await containers(H3, true)).some((c) => c.startsWith("e2eapp-job")), `job containers left: ${(await containers(H3, true)).join(", ")}`);
-      assert.deepEqual(await containerIds(H1), web1, "h1 untouched");
-      assert.deepEqual(await containerIds(H2), web2, "h2 untouched");
+      assert.deepEqual(await containerIds(H1, "e2eapp"), web1, "h1 untouched");
+      assert.deepEqual(await containerIds(H2, "e2eapp"), web2, "h2 untouched");
       assert.equal(await served(ip(H1)), "v1");
       assert.ok(r.steps.some((s) => s.op === "delete" && s.name === "job-job-1/release"), "the job release's delete ran");
     });
@@ -134,14 +134,14 @@ test("e2e-app: deploy, idempotence, redeploy, broken release, rollback, maintena
   await t.test("a rebuilt server (new server identity) receives its containers again; other hosts untouched", async () => {
     await scenario("rebuilt server", async () => {
       const before = harness.state(STACK).resources.find((x) => x.name === "host-web-2/server")?.id;
-      const web1 = await containerIds(H1);
+      const web1 = await containerIds(H1, "e2eapp");
       const r = await up(at("v1", { hosts: hostsConfig("ubuntu-22.04"), servers: { web: { hosts: ["web-1", "web-2"] } } }));
       mustSucceed(r);
       const after = harness.state(STACK).resources.find((x) => x.name === "host-web-2/server")?.id;
       assert.ok(before && after && before !== after, `server id changed (${before} -> ${after})`);
       assert.equal(await served(ip(H2)), "v1");
       assert.deepEqual(await releasedVersions(H2, "web"), ["v1"], "h2 is a new machine: its audit starts again");
-      assert.deepEqual(await containerIds(H1), web1, "h1 untouched");
+      assert.deepEqual(await containerIds(H1, "e2eapp"), web1, "h1 untouched");
       const elsewhere = r.actions.filter((a) => a.kind === "command" && a.target && !a.target.endsWith(ip(H2)));
       assert.deepEqual(elsewhere.map((a) => a.name), [], "commands ran only on the rebuilt host");
     });

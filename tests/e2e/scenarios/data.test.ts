@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { scenario } from "../summary";
+import { scenario, skipped } from "../summary";
 import { containerIds, containers, e2eStack, harness, hcloudHost, httpRequest, IMAGE, ip, mustSucceed, onHost, privateIp, rig, slot, up } from "../support";
 import { REPO } from "../harness";
 
@@ -36,7 +36,10 @@ const count = async (kind: "pg" | "sqlite") => {
   return Number(/\d+/.exec(r.body)?.[0] ?? NaN);
 };
 
-test("data path: accessories and Litestream", { concurrency: false, skip: hasFauxqs ? false : "fauxqs (the local S3 endpoint) is not installed: run tests/data/run.sh once or npm i --prefix tmp/data-deps fauxqs@1.9.2" }, async (t) => {
+const NO_S3 = "fauxqs (the local S3 endpoint) is not installed: run tests/data/run.sh once or npm i --prefix tmp/data-deps fauxqs@1.9.2";
+if (!hasFauxqs) skipped(["accessories: boot, private only", "accessories: restart + upgrade keep data", "accessories: removal keeps data", "litestream: rebuilt host restores SQLite"], NO_S3);
+
+test("data path: accessories and Litestream", { concurrency: false, skip: hasFauxqs ? false : NO_S3 }, async (t) => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startS3 } = require("../../support/s3/server") as typeof import("../../support/s3/server");
   const s3 = await startS3({ host: rig().gateway, port: 0 });
@@ -76,9 +79,9 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
 
   await t.test("restart (changed env) and upgrade (new image tag) keep the data", async () => {
     await scenario("accessories: restart + upgrade keep data", async () => {
-      const before = await containerIds(H2);
+      const before = await containerIds(H2, "e2edata");
       mustSucceed(await up(spec({ accessories: accessories({ env: { clear: { E2E_RESTART: "1" } } }) })));
-      assert.notDeepEqual(await containerIds(H2), before, "the db container was recreated");
+      assert.notDeepEqual(await containerIds(H2, "e2edata"), before, "the db container was recreated");
       assert.equal(await count("pg"), 3);
       // an upgrade: the same Postgres under a new tag in the rig registry
       const { spawnCollect } = await import("../engine/ssh");
@@ -114,12 +117,12 @@ test("data path: accessories and Litestream", { concurrency: false, skip: hasFau
       assert.ok(n >= 5, `rows before: ${n}`);
       await new Promise((r) => setTimeout(r, 4000)); // syncInterval 1s: let the WAL reach S3
       const hosts = hostsConfig("ubuntu-22.04");
-      const db = await containerIds(H2);
+      const db = await containerIds(H2, "e2edata");
       const r = await up(spec({ hosts }));
       mustSucceed(r);
       assert.ok(r.steps.some((s) => s.name === "host-app-1/server" && s.op === "replace"), "app-1's server was replaced");
       assert.equal(await count("sqlite"), n, "the rebuilt host restored the SQLite rows from S3");
-      assert.deepEqual(await containerIds(H2), db, "the db host was untouched");
+      assert.deepEqual(await containerIds(H2, "e2edata"), db, "the db host was untouched");
     });
   });
 });

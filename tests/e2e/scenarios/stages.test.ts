@@ -22,15 +22,15 @@ test("staging and production from the same program, isolated", { concurrency: fa
     assert.ok((await containers(H1)).includes("e2estage-job-v1"), "staging runs its job on its one host");
     assert.ok(!(await containers(H2)).some((c) => c.includes("-job-")), "production has no job role");
 
-    const prod2 = await containerIds(H2);
-    const prod3 = await containerIds(H3);
+    const prod2 = await containerIds(H2, "e2estage");
+    const prod3 = await containerIds(H3, "e2estage");
     const r = await up(staging("v2"));
     mustSucceed(r);
     assert.equal(await served(ip(H1)), "v2", "staging moved to v2");
     assert.equal(await served(ip(H2)), "v1", "production stays on v1");
     assert.equal(await served(ip(H3)), "v1", "production stays on v1");
-    assert.deepEqual(await containerIds(H2), prod2, "production's containers untouched");
-    assert.deepEqual(await containerIds(H3), prod3, "production's containers untouched");
+    assert.deepEqual(await containerIds(H2, "e2estage"), prod2, "production's containers untouched");
+    assert.deepEqual(await containerIds(H3, "e2estage"), prod3, "production's containers untouched");
     const outside = r.actions.filter((a) => a.target && a.target !== "local" && !a.target.endsWith(ip(H1)) && a.target !== H1);
     assert.deepEqual(outside.map((a) => `${a.name}@${a.target}`), [], "staging's up touched only staging's host");
     const prodState = harness.state("e2e-production").resources.map((x) => x.urn);
