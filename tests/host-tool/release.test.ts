@@ -139,8 +139,12 @@ describe("host tool release on h1", () => {
     // Docker gives a restarted container its old address back, so move it by re-attaching it
     // (with its slot alias) while the proxy is down, as a reboot with a new address would.
     const alias = (await h.sh(`docker inspect -f '{{range (index .NetworkSettings.Networks "railhead").Aliases}}{{println .}}{{end}}' ${live} | grep -e '--[ab]$'`)).stdout.trim();
+    // Docker's allocator may hand the freed address straight back: park small containers on the
+    // network until one holds it.
     const r = await h.sh(
       `docker stop -t 1 railhead-proxy >/dev/null && docker network disconnect railhead ${live} && ` +
+        `for i in 1 2 3 4 5 6 7 8; do docker run -d --name rh-test-ip-thief-$i --label rh-test=ip-thief --network railhead --entrypoint sleep ${rigImage("app:v1")} 120 >/dev/null; ` +
+        `[ "$(docker inspect -f '{{(index .NetworkSettings.Networks "railhead").IPAddress}}' rh-test-ip-thief-$i)" = ${before} ] && break; done; ` +
         `docker network connect --alias ${alias} railhead ${live} && docker start railhead-proxy >/dev/null`,
     );
     try {
@@ -151,7 +155,7 @@ describe("host tool release on h1", () => {
         return x?.status === 200;
       }, 15_000);
     } finally {
-      await h.sh("docker start railhead-proxy >/dev/null 2>&1; true");
+      await h.sh("docker start railhead-proxy >/dev/null 2>&1; docker ps -aq --filter label=rh-test=ip-thief | xargs -r docker rm -f >/dev/null; true");
     }
   });
 
