@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { renderCredentialsEnv, renderLitestreamStdin, renderLitestreamYml, type RenderReplica } from "../../components/litestream-render";
 import { startS3, type S3Server } from "../support/s3/server";
-import { httpJson, must, waitHttpOk, sleep, targets, uniq, type Target } from "./support";
+import { hostHttp, must, publishedPort, sleep, targets, uniq, type Target } from "./support";
 
 let t: Target;
 let s3: S3Server;
@@ -15,7 +15,8 @@ const volume = `${svc}-storage`;
 const replicaDir = `/var/tmp/railhead-data-tests/${svc}`;
 const BUCKET = "railhead-test";
 const CREDS = { accessKeyId: "AKTEST", secretAccessKey: "sk-CANARY-ls-51e" };
-let appUrl = "";
+let appPort = "";
+const app = (method: string, path: string) => hostHttp(t, appPort, method, path);
 
 function stdinFor(replica: RenderReplica, prefix: string): string {
   const yml = renderLitestreamYml({ storage: "/rails/storage", databases: ["production.sqlite3"], replica, prefix, syncInterval: "1s", snapshotInterval: "1h", retention: "72h" });
@@ -30,10 +31,9 @@ const replicate = (stdin: string) => t.tool(["litestream", "replicate", ...commo
 async function deployApp(): Promise<void> {
   await t.sh(`docker rm -f ${svc}-web >/dev/null 2>&1 || true`);
   await must(t.sh(`docker network inspect ${net} >/dev/null 2>&1 || docker network create ${net} >/dev/null`), "network");
-  await must(t.sh(`docker run -d --name ${svc}-web --network ${net} -v ${volume}:/rails/storage -p ${t.publicIp}::3000 ${t.image("app")}`), "app run");
-  const port = (await must(t.sh(`docker port ${svc}-web 3000/tcp | head -n1`), "port")).stdout.trim().split(":").pop();
-  appUrl = `http://${t.publicIp}:${port}`;
-  await waitHttpOk(`${appUrl}/up`);
+  await must(t.sh(`docker run -d --name ${svc}-web --network ${net} -v ${volume}:/rails/storage -p 127.0.0.1::3000 ${t.image("app")}`), "app run");
+  appPort = await publishedPort(t, `${svc}-web`);
+  await app("GET", "/up");
 }
 
 /** What a lost host leaves: nothing. The app, the replicator and the storage volume are gone. */
@@ -76,8 +76,8 @@ test("file replica: restore on a fresh host starts empty; replicate is one conta
 
 test("file replica: the host's volume is lost, restore brings every synced row back", async () => {
   await deployApp();
-  for (let i = 0; i < 3; i++) await httpJson(`${appUrl}/sqlite/write?n=100`, "POST");
-  assert.equal(Number((await httpJson(`${appUrl}/sqlite/count`)).count), 300);
+  for (let i = 0; i < 3; i++) await app("POST", `/sqlite/write?n=100`);
+  assert.equal(Number((await app("GET", `/sqlite/count`)).count), 300);
   await sleep(3000); // > sync interval + monitor interval
   await loseHost();
   const stdin = stdinFor(fileReplica(), `${svc}/file`);
@@ -87,11 +87,11 @@ test("file replica: the host's volume is lost, restore brings every synced row b
   assert.match(again.stdout, /exists: left alone/);
   await must(replicate(stdin), "replicate");
   await deployApp();
-  assert.equal(Number((await httpJson(`${appUrl}/sqlite/count`)).count), 300);
+  assert.equal(Number((await app("GET", `/sqlite/count`)).count), 300);
 });
 
 test("the backup drill passes on a good replica", async () => {
-  await httpJson(`${appUrl}/sqlite/write?n=50`, "POST");
+  await app("POST", `/sqlite/write?n=50`);
   await sleep(2500);
   const d = await must(t.tool(["drill", "sqlite", ...common(), "--sqlite-image", t.image("litestream")]), "drill (stored config)");
   assert.match(d.stdout, /production\.sqlite3 integrity_check ok/);
@@ -124,14 +124,14 @@ test("S3 replica: at most the last sync interval of writes is lost when the host
   const mode = await t.sh(`stat -c %a "\${RAILHEAD_STATE_DIR:-$HOME/.railhead}/litestream/${svc}/env"`);
   assert.equal(mode.stdout.trim(), "600", "credentials env file is 0600");
   await deployApp();
-  await httpJson(`${appUrl}/sqlite/write?n=200`, "POST");
+  await app("POST", `/sqlite/write?n=200`);
   await sleep(2500);
   // A steady writer, then the host dies mid-stream (SIGKILL: no final sync).
   let acked = 0;
   let lastAck = 0;
   const until = Date.now() + 4000;
   while (Date.now() < until) {
-    await httpJson(`${appUrl}/sqlite/write?n=1`, "POST");
+    await app("POST", `/sqlite/write?n=1`);
     acked += 1;
     lastAck = Date.now() / 1000;
     await sleep(40);
