@@ -74,7 +74,10 @@
 //   SshKey, Network, NetworkSubnet are recorded; ServerNetwork checks the requested IP is the rig
 //   host's private IP.
 // - aws S3/IAM: recorded (no local S3 endpoint wired in yet; see NEEDS.md).
-// - Any other custom resource type, and any invoke, fails the run by name.
+// - docker: the `getRegistryImage` invoke (Railhead pins a tag to its registry digest) reads the
+//   manifest digest from the rig's registry v2 API (plain HTTP there; HTTPS on a real registry).
+//   docker.Image builds are not supported yet (e2e stacks use prebuilt rig images).
+// - Any other custom resource type, and any other invoke, fails the run by name.
 // =============================================================================================
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

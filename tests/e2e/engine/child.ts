@@ -10,6 +10,7 @@ import { deleteOrder, planStep, type StepOp } from "./plan";
 import { loadRigInfo, type RigInfo } from "./rig";
 import { loadState, saveState, type CapturedOptions, type ResourceState, type StackState } from "./state";
 import { plainValue } from "./values";
+import { getRegistryImage } from "./docker";
 
 export interface Job {
   project: string;
@@ -292,7 +293,16 @@ async function main(): Promise<void> {
   await pulumi.runtime.setMocks(
     {
       newResource: newResource as unknown as pulumi.runtime.Mocks["newResource"],
-      call: (args) => {
+      call: async (args) => {
+        if (args.token === "docker:index/getRegistryImage:getRegistryImage") {
+          const inputs = (await plainValue(args.inputs, "", [])) as Record<string, unknown>;
+          try {
+            return await getRegistryImage(inputs);
+          } catch (e) {
+            fail(e instanceof Error ? e.message : String(e));
+            throw e;
+          }
+        }
         const msg = `harness: invoke ${args.token} is not supported by the e2e apply harness`;
         fail(msg);
         throw new Error(msg);
