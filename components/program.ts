@@ -1,6 +1,20 @@
 // The whole deploy as one graph (DESIGN.md decision 5):
 //   host ready -> host tool -> app network -> proxy; accessories -> Litestream restore
-//   -> migrate once on the primary host -> web releases in boot groups -> job releases.
+//   -> migrate once on the primary host -> web releases in boot groups -> job releases;
+//   the app image (components/image.ts: built and pushed, or a tag pinned to its registry digest)
+//   before the migration and every release, which run the ref it returns.
+//
+// When a tag is resolved to a digest (decided by planImage in components/image.ts):
+//   - `railhead:builder` set: the image is built (and pushed unless the stack is all-local without
+//     a registry); releases run the build's `repoDigest` (`repo@sha256:...`, or the local image id).
+//   - a plain tag (`repo:tag`) on a registry: resolved BY DEFAULT, through the
+//     `docker:index/getRegistryImage:getRegistryImage` invoke, at preview and at up, so a preview
+//     shows the exact `repo:tag@sha256:...` every host will pull. This needs read access to the
+//     registry from the machine running Pulumi.
+//   - the opt-out: `railhead:image` given with a digest (`repo@sha256:...` or `repo:tag@sha256:...`,
+//     with `railhead:version` to name the release) is used as is: no invoke, no build, nothing
+//     registered for the image. So is a local image id (`sha256:...`), and, on an all-local stack
+//     without a registry, a tag with no registry host (an image only in this machine's engine).
 // Everything that can be wrong with the config is found before the first resource is registered
 // (one exception, in dataPath: an accessory backup without a file replica is reported after the
 // accessories are registered; that check belongs in accessory-config's validation).
@@ -14,6 +28,7 @@ import { envFile, mergeEnv, Migrate, type ReleaseSpec } from "./release";
 import { WebRole } from "./web-role";
 import { JobRole } from "./job-role";
 import { dataPath } from "./data-path";
+import { planImage, resolveImage, type ResolvedImage } from "./image";
 
 export interface RailheadOptions {
   /** The host tool to upload; default: bundled from components/host-tool. */
@@ -29,8 +44,10 @@ export interface HostOutput {
 export interface RailheadOutputs {
   readonly service: string;
   readonly stack: string;
-  readonly image: string;
-  readonly version: string;
+  /** The ref releases run: digest-pinned when built or resolved (see the header). */
+  readonly image: pulumi.Output<string>;
+  /** The release version: from config, or from the build's digest. */
+  readonly version: pulumi.Output<string>;
   readonly hosts: Record<string, HostOutput>;
   /** Where the app answers: its domains, or each proxied host's address. */
   readonly urls: pulumi.Output<string[]>;
@@ -41,6 +58,10 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
   const { config, secrets } = loaded ?? loadConfig();
   const plan = planDeploy(config);
   const tool = options.tool ?? bundleHostTool();
+
+  // 0. The app image: built and pushed, or its tag pinned to a digest. The migration and every
+  //    release wait for its resources and run its ref (see the header for when a tag is resolved).
+  const image = new AppImage("image", { config, secrets });
 
   // 1. What Hetzner hosts share.
   const base = plan.hcloudPrefix
@@ -78,7 +99,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
 
   // 4. The data path (components/data-path.ts): accessories healthy, then the Litestream
   //    restore-if-missing, after the hosts' app network; migrate and every release wait for it.
-  const data = dataPath({ config, hosts, secrets, appImage: config.image });
+  const data = dataPath({ config, hosts, secrets, appImage: image.ref });
   const dataReady = data.ready;
   const envByRole = Object.fromEntries(config.roles.map((r) => [r.name, envFile(mergeEnv(config.env, r.env), secrets, data.roleEnv[r.name])]));
 
@@ -89,20 +110,20 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
     migrate = new Migrate("migrate", {
       host: hosts[primary.hosts[0]],
       service: config.service,
-      version: config.version,
-      image: config.image,
+      version: image.version,
+      image: image.ref,
       cmd: config.migrate,
       env: envByRole[primary.name],
-      after: [...proxyReady, ...dataReady],
+      after: [...image.resources, ...proxyReady, ...dataReady],
     });
   }
-  const afterMigrate = [...(migrate ? [migrate.run] : []), ...dataReady];
+  const afterMigrate = [...image.resources, ...(migrate ? [migrate.run] : []), ...dataReady];
 
   // 6. Web roles (proxied), in boot groups; then job roles after the primary role's first group.
   const spec = (role: RoleConfig): ReleaseSpec => ({
     service: config.service,
-    image: config.image,
-    version: config.version,
+    image: image.ref,
+    version: image.version,
     retain: config.retain,
     readinessDelay: config.readinessDelay,
     role,
@@ -133,13 +154,42 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
   return {
     service: config.service,
     stack: config.stack,
-    image: config.image,
-    version: config.version,
+    image: image.ref,
+    version: pulumi.output(image.version),
     hosts: Object.fromEntries(
       Object.values(hosts).map((h) => [h.hostName, { kind: h.kind, address: h.address, privateAddress: h.privateAddress }]),
     ),
     urls: appUrls(config, hosts),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app image
+
+export interface AppImageArgs {
+  readonly config: DeployConfig;
+  /** Secret values by name (the registry password, when the image is pushed or read with a login). */
+  readonly secrets: Record<string, pulumi.Output<string>>;
+}
+
+/**
+ * The component the image resources nest under (`image/<service>-image`, a docker.Image, when
+ * built; `image/<service>-registry`, a docker provider holding the login, when a tag is resolved on
+ * a configured registry); nothing under it when the image is pinned or used as given.
+ */
+export class AppImage extends pulumi.ComponentResource implements ResolvedImage {
+  readonly ref: pulumi.Output<string>;
+  readonly version: pulumi.Output<string> | string;
+  readonly resources: pulumi.Resource[];
+
+  constructor(name: string, args: AppImageArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("railhead:index:Image", name, {}, opts);
+    const r = resolveImage(args.config, args.secrets, { parent: this, name: `${name}/${args.config.service}` });
+    this.ref = r.ref;
+    this.version = r.version;
+    this.resources = r.resources;
+    this.registerOutputs({ ref: r.ref, version: r.version });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +231,13 @@ export function planDeploy(config: DeployConfig): DeployPlan {
         seen.set(name, `role "${r.name}" on host "${h}"`);
       }
     }
+  }
+  // How the image is obtained; what planImage refuses (builder.secrets) is a config problem, found
+  // here rather than after the first resource.
+  try {
+    planImage(config);
+  } catch (e) {
+    problems.push({ path: "railhead:builder.secrets", message: (e as Error).message });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -12,8 +12,10 @@ import type { ReleaseHost } from "./host";
 
 export interface ReleaseSpec {
   readonly service: string;
-  readonly image: string;
-  readonly version: string;
+  /** What the hosts run: a digest-pinned ref when the program built or resolved it (components/image.ts). */
+  readonly image: pulumi.Input<string>;
+  /** The release version (container name suffix); an Output when it comes from a build's digest. */
+  readonly version: pulumi.Input<string>;
   readonly retain: number;
   readonly readinessDelay: number;
   readonly role: RoleConfig;
@@ -21,8 +23,8 @@ export interface ReleaseSpec {
   readonly web?: ProxySettings;
 }
 
-/** `release ...` without `--host-identity` (added per host). Pure. */
-export function releaseArgv(spec: ReleaseSpec): string[] {
+/** `release ...` without `--host-identity` (added per host). Pure (image and version may be Outputs, passed through). */
+export function releaseArgv(spec: ReleaseSpec): pulumi.Input<string>[] {
   const r = spec.role;
   const web =
     spec.web && r.proxy
@@ -72,8 +74,8 @@ export function roleRemoveArgv(service: string, role: string): string[] {
   return ["role", "remove", "--service", service, "--role", role];
 }
 
-/** `migrate ...`. Pure. */
-export function migrateArgv(service: string, version: string, image: string, cmd: string): string[] {
+/** `migrate ...`. Pure (image and version may be Outputs, passed through). */
+export function migrateArgv(service: string, version: pulumi.Input<string>, image: pulumi.Input<string>, cmd: string): pulumi.Input<string>[] {
   return ["migrate", "--service", service, "--version", version, "--image", image, "--cmd", cmd];
 }
 
@@ -140,7 +142,7 @@ export interface RoleArgs {
   readonly bootLimit?: number | string;
   /** The env file (secret), sent on stdin. */
   readonly env: pulumi.Output<string>;
-  /** Every release of the role waits for these (migration, accessories, an earlier role's group). */
+  /** Every release of the role waits for these (image build, migration, accessories, an earlier role's group). */
   readonly after: pulumi.Resource[];
 }
 
@@ -195,13 +197,13 @@ export interface MigrateArgs {
   /** The primary role's first host. */
   readonly host: ReleaseHost;
   readonly service: string;
-  readonly version: string;
-  readonly image: string;
+  readonly version: pulumi.Input<string>;
+  readonly image: pulumi.Input<string>;
   /** `railhead:migrate`, e.g. `bin/rails db:prepare`. */
   readonly cmd: string;
   /** The primary role's env file (secret). */
   readonly env: pulumi.Output<string>;
-  /** Proxies, accessories and restores it waits for. */
+  /** The image build, proxies, accessories and restores it waits for. */
   readonly after: pulumi.Resource[];
 }
 

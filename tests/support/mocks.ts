@@ -37,8 +37,17 @@ export interface Registration {
   readonly inputs: Record<string, unknown>;
 }
 
+export interface Invoke {
+  readonly token: string;
+  readonly inputs: Record<string, unknown>;
+  /** Provider reference (`<urn>::<id>`), "" or undefined for the default provider. */
+  readonly provider?: string;
+}
+
 export interface Recorder {
   readonly registrations: Registration[];
+  /** Every invoke (data source call) the program made, in order. */
+  readonly invokes: Invoke[];
   /** URNs of components that called registerOutputs. */
   readonly outputsRegistered: Set<string>;
 }
@@ -48,7 +57,7 @@ let recorder: Recorder | undefined;
 /** Patches the mock monitor once per process; returns the recorder. */
 function installRecorder(): Recorder {
   if (recorder) return recorder;
-  const rec: Recorder = { registrations: [], outputsRegistered: new Set() };
+  const rec: Recorder = { registrations: [], invokes: [], outputsRegistered: new Set() };
   type Callback = (err: unknown, resp: unknown) => void;
   type Register = (this: MockMonitor, req: RegisterResourceRequest, cb: Callback) => Promise<void>;
   type RegisterOutputs = (this: MockMonitor, req: { getUrn(): string }, cb: Callback) => void;
@@ -86,6 +95,29 @@ function installRecorder(): Recorder {
 
 let counter = 0;
 
+/** What the mock docker provider answers (a real one reads them from the engine and the registry). */
+export const MOCK_DIGESTS = {
+  /** Manifest digest of a pushed build: `repoDigest` is `<repository>@` this. */
+  pushed: `sha256:${"b0".repeat(32)}`,
+  /** Image id of a local-only build (`skipPush: true`): `repoDigest` is this. */
+  imageId: `sha256:${"1d".repeat(32)}`,
+  /** `sha256Digest` of `docker:index/getRegistryImage:getRegistryImage`, for any tag. */
+  registry: `sha256:${"7a".repeat(32)}`,
+} as const;
+
+/** `repo:tag` -> `repo` (a registry port is not a tag). */
+function withoutTag(name: string): string {
+  const slash = name.lastIndexOf("/");
+  const colon = name.lastIndexOf(":");
+  return colon > slash ? name.slice(0, colon) : name;
+}
+
+/** Invokes the program makes, answered as a provider would. */
+function mockCall(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (token === "docker:index/getRegistryImage:getRegistryImage") return { ...inputs, sha256Digest: MOCK_DIGESTS.registry };
+  return inputs;
+}
+
 /** Computed outputs a real provider would return, so Outputs of the program resolve. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Record<string, unknown> } {
   counter += 1;
@@ -96,6 +128,10 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     if (type === "hcloud:index/server:Server") extra.ipv4Address = `203.0.113.${n}`;
     if (type === "hcloud:index/serverNetwork:ServerNetwork") extra.ip = inputs.ip ?? `10.0.1.${n}`;
     return { id: String(1000 + n), state: { ...inputs, ...extra } };
+  }
+  if (type === "docker:index/image:Image") {
+    const repoDigest = inputs.skipPush ? MOCK_DIGESTS.imageId : `${withoutTag(String(inputs.imageName))}@${MOCK_DIGESTS.pushed}`;
+    return { id: `${name}-id`, state: { imageName: inputs.imageName, repoDigest } };
   }
   return { id: `${name}-id`, state: { ...inputs, stdout: "", stderr: "" } };
 }
@@ -109,7 +145,11 @@ export async function setupMocks(stack: string, config: { values: Record<string,
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => (args.custom ? mockState(args.type, args.name, args.inputs as Record<string, unknown>) : { id: undefined, state: {} }),
-      call: (args) => args.inputs,
+      call: (args) => {
+        const inputs = args.inputs as Record<string, unknown>;
+        rec.invokes.push({ token: args.token, inputs, provider: args.provider });
+        return mockCall(args.token, inputs);
+      },
     },
     "railhead",
     stack,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadStackFile, REPO } from "../support/stack-config";
-import { setupMocks, settle, unwrap } from "../support/mocks";
+import { MOCK_DIGESTS, setupMocks, settle, unwrap } from "../support/mocks";
 import { bundleHostTool } from "../../components/host-tool/bundle";
 
 test("index.ts deploys the local stack with the bundled host tool and exports where it runs", async () => {
@@ -23,8 +23,16 @@ test("index.ts deploys the local stack with the bundled host tool and exports wh
     assert.ok(String(r.inputs.create).includes(`"$HOME/.railhead/bin/railhead-host-${hash}"`), `${r.name} runs the uploaded tool`);
   }
   assert.equal(program.service, "demo");
-  assert.equal(program.version, "1");
-  assert.equal(program.image, "railhead-demo:1");
+  // The local stack builds demo/ into this machine's engine (no registry, no push): releases run the
+  // build's image id, and the version is its first 12 hex digits (the stack names none).
+  const build = rec.registrations.find((r) => r.type === "docker:index/image:Image");
+  assert.ok(build, "the local stack builds the app image");
+  assert.equal(build.inputs.imageName, "railhead-demo:railhead-local");
+  assert.equal(build.inputs.skipPush, true);
+  assert.deepEqual(build.inputs.build, { context: "demo", dockerfile: "demo/Dockerfile", args: {} });
+  assert.equal(await unwrap(program.image), MOCK_DIGESTS.imageId);
+  assert.equal(await unwrap(program.version), MOCK_DIGESTS.imageId.slice("sha256:".length, "sha256:".length + 12));
+  assert.ok(String(rec.registrations.find((r) => r.name === "web-local/release")?.inputs.create).includes(` --image ${MOCK_DIGESTS.imageId} `));
   assert.deepEqual(await unwrap(program.urls), ["http://127.0.0.1:8080"]);
   assert.equal(await unwrap(program.hosts.local.address), "127.0.0.1");
 });

@@ -89,6 +89,21 @@ test("planning refuses role/host names that would give two releases one resource
   assert.throws(() => planDeploy(config), (e: unknown) => e instanceof ConfigError && /share the resource name "web-a-1\/release"/.test(e.message));
 });
 
+test("argv builders pass an Output image and version (a build's digest) through to the command", async () => {
+  const image = pulumi.output(`ghcr.io/acme/demo@sha256:${"ab".repeat(32)}`);
+  const version = pulumi.output("abababababab");
+  const words = (argv: pulumi.Input<string>[]) => new Promise<string[]>((resolve) => pulumi.all(argv).apply(resolve));
+  const rel = await words(releaseArgv({ ...spec(job), image, version }));
+  assert.deepEqual(rel.slice(0, 9), ["release", "--service", "demo", "--role", "job", "--version", "abababababab", "--image", `ghcr.io/acme/demo@sha256:${"ab".repeat(32)}`]);
+  assert.deepEqual(await words(migrateArgv("demo", version, image, "bin/migrate")), ["migrate", "--service", "demo", "--version", "abababababab", "--image", `ghcr.io/acme/demo@sha256:${"ab".repeat(32)}`, "--cmd", "bin/migrate"]);
+});
+
+test("planning reports what the image plan refuses (builder.secrets) as a config problem, before any resource", () => {
+  const fx = loadStackFile("local", { override: { "railhead:builder": { context: "demo", secrets: ["RAILS_MASTER_KEY"] } } });
+  const { config } = loadConfig(fx.raw);
+  assert.throws(() => planDeploy(config), (e: unknown) => e instanceof ConfigError && /railhead:builder\.secrets[\s\S]*not supported/.test(e.message));
+});
+
 test("planning lays out one backend per proxied role per host and marks hosts DNS points at", () => {
   const { config } = loadConfig(loadStackFile("production").raw);
   const plan = planDeploy(config);

@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canary, loadStackFile } from "../support/stack-config";
-import { isSecretWire, plainStrings, setupMocks, settle, unwrap, type Recorder, type Registration } from "../support/mocks";
+import { isSecretWire, MOCK_DIGESTS, plainStrings, setupMocks, settle, unwrap, type Recorder, type Registration } from "../support/mocks";
 import { bootGroups, type DeployConfig } from "../../components/config";
 import { shellQuote } from "../../components/host-command";
+import { planImage, repositoryOf, versionFromDigest, type ImagePlan } from "../../components/image";
 import type { RailheadOutputs } from "../../components/program";
 
 /** A fixed tool so names and command strings do not change with the tool's sources. */
@@ -17,6 +18,29 @@ export const STUB_TOOL = { text: "#!/usr/bin/env bash\necho railhead-host stub\n
 
 const COMMAND_TYPES = new Set(["command:remote:Command", "command:local:Command"]);
 const EXPECTED_DIR = join(__dirname, "expected");
+const GET_REGISTRY_IMAGE = "docker:index/getRegistryImage:getRegistryImage";
+
+interface ExpectedImage {
+  readonly kind: ImagePlan["kind"];
+  /** The ref every release and the migration must run. */
+  readonly ref: string;
+  readonly version: string;
+}
+
+/** What the program must run, from the plan and what the mock docker provider answers (tests/support/mocks.ts). */
+function expectedImage(config: DeployConfig): ExpectedImage {
+  const plan = planImage(config);
+  switch (plan.kind) {
+    case "build": {
+      const ref = plan.push ? `${repositoryOf(config)}@${MOCK_DIGESTS.pushed}` : MOCK_DIGESTS.imageId;
+      return { kind: plan.kind, ref, version: plan.version ?? versionFromDigest(ref) };
+    }
+    case "resolve":
+      return { kind: plan.kind, ref: `${plan.name}@${MOCK_DIGESTS.registry}`, version: plan.version };
+    default:
+      return { kind: plan.kind, ref: plan.ref, version: plan.version };
+  }
+}
 
 export function stackSuite(stack: string): void {
   const fx = loadStackFile(stack);
@@ -24,6 +48,7 @@ export function stackSuite(stack: string): void {
   let rec: Recorder;
   let config: DeployConfig;
   let outputs: RailheadOutputs;
+  let image: ExpectedImage;
   const regs = () => rec.registrations;
   const byName = (name: string, type?: string): Registration => {
     const found = regs().filter((r) => r.name === name && (!type || r.type === type));
@@ -54,6 +79,7 @@ export function stackSuite(stack: string): void {
     const { railhead } = await import("../../components/program");
     const loaded = loadConfig(fx.raw);
     config = loaded.config;
+    image = expectedImage(config);
     outputs = railhead(loaded, { tool: STUB_TOOL });
     await settle();
   });
@@ -83,6 +109,7 @@ export function stackSuite(stack: string): void {
     assert.equal(count("railhead:index:WebRole"), config.roles.filter((r) => r.proxy).length);
     assert.equal(count("railhead:index:JobRole"), config.roles.filter((r) => !r.proxy).length);
     assert.equal(count("railhead:index:Migrate"), config.migrate === false ? 0 : 1);
+    assert.equal(count("railhead:index:Image"), 1);
     const releases = regs().filter((r) => r.name.endsWith("/release"));
     assert.equal(releases.length, config.roles.reduce((n, r) => n + r.hosts.length, 0));
     const hcloudHosts = Object.values(config.hosts).filter((h) => h.kind === "hcloud").length;
@@ -161,6 +188,49 @@ export function stackSuite(stack: string): void {
     }
   });
 
+  test(`${stack}: the image is built or resolved first, and every release and the migration run it digest-pinned`, async () => {
+    const component = byName("image", "railhead:index:Image");
+    const imageResources = regs().filter((r) => r.parent === component.urn);
+    const builds = regs().filter((r) => r.type === "docker:index/image:Image");
+    const lookups = rec.invokes.filter((i) => i.token === GET_REGISTRY_IMAGE);
+    // Exactly the image types and invokes the e2e harness has to implement for this stack.
+    assert.deepEqual(
+      [...new Set(regs().filter((r) => r.type.startsWith("docker:") || r.type === "pulumi:providers:docker").map((r) => r.type))].sort(),
+      [...(image.kind === "build" ? ["docker:index/image:Image"] : []), ...(image.kind === "resolve" && config.registry ? ["pulumi:providers:docker"] : [])],
+    );
+    assert.deepEqual([...new Set(rec.invokes.map((i) => i.token))], image.kind === "resolve" ? [GET_REGISTRY_IMAGE] : []);
+    if (image.kind === "build") {
+      assert.equal(builds.length, 1);
+      assert.equal(builds[0].parent, component.urn);
+      assert.equal(builds[0].inputs.buildOnPreview, false, "a preview neither builds nor pushes");
+      assert.equal(imageResources.length, 1);
+    }
+    if (image.kind === "resolve") {
+      assert.equal(lookups.length, 1, "one registry lookup for the app image");
+      assert.equal(lookups[0].inputs.name, config.image);
+      if (config.registry) {
+        const provider = byName(`image/${config.service}-registry`, "pulumi:providers:docker");
+        assert.ok(lookups[0].provider?.startsWith(`${provider.urn}::`), "the lookup goes through the provider holding the registry login");
+        // Provider inputs go to the engine JSON-encoded; the login is one secret string.
+        assert.ok(isSecretWire(provider.wire.registryAuth), "the registry login is secret");
+      }
+    }
+    if (image.kind === "pinned" || image.kind === "as-given") assert.equal(imageResources.length, 0, "a pinned image registers nothing");
+
+    const migrate = config.migrate === false ? [] : [byName("migrate/run")];
+    const runners = [...config.roles.flatMap((r) => releasesOf(r.name)), ...migrate];
+    assert.ok(runners.length > 0);
+    for (const r of runners) {
+      const words = String(r.inputs.create).split(" ");
+      const ref = words[words.indexOf("--image") + 1];
+      assert.equal(ref, shellQuote(image.ref), `${r.name} runs the image the program built or resolved`);
+      if (image.kind === "build" || image.kind === "resolve") assert.match(ref, /(^|@)sha256:[a-f0-9]{64}$/, `${r.name}: --image ${ref} is not digest-pinned`);
+      for (const dep of imageResources) waitsFor(r, dep, true);
+    }
+    assert.equal(await unwrap(outputs.image), image.ref);
+    assert.equal(await unwrap(outputs.version), image.version);
+  });
+
   test(`${stack}: commands follow the rules (no triggers, no environment, no previous output in env)`, () => {
     assert.ok(commands().length > 0);
     for (const c of commands()) {
@@ -180,7 +250,7 @@ export function stackSuite(stack: string): void {
       for (const h of role.hosts) {
         const rel = byName(`${role.name}-${h}/release`);
         const create = rel.inputs.create as string;
-        assert.match(create, new RegExp(`--host-label ${h} release --service ${config.service} --role ${role.name} --version ${esc(config.version)} --image ${esc(config.image)} `));
+        assert.match(create, new RegExp(`--host-label ${h} release --service ${config.service} --role ${role.name} --version ${esc(image.version)} --image ${esc(image.ref)} `));
         assert.match(create, /--host-identity \S+$/);
         assert.match(create, /--stop-timeout \d+ --retain \d+ /);
         assert.match(create, /--readiness-delay \d+ /);
@@ -194,7 +264,7 @@ export function stackSuite(stack: string): void {
     if (config.migrate !== false) {
       const m = byName("migrate/run");
       const primaryHost = config.roles.find((r) => r.name === config.primaryRole)?.hosts[0];
-      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(config.version)} --image ${esc(config.image)} --cmd ${esc(shellQuote(config.migrate))}$`));
+      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(image.version)} --image ${esc(image.ref)} --cmd ${esc(shellQuote(config.migrate))}$`));
       assert.ok(isSecretWire(m.wire.stdin));
     }
     for (const p of regs().filter((r) => /^proxy-.*\/boot$/.test(r.name))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
