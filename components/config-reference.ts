@@ -52,7 +52,7 @@ function typeName(schema: z.ZodTypeAny): string {
   if (s instanceof z.ZodTuple) return `[${(s.items as z.ZodTypeAny[]).map(typeName).join(", ")}]`;
   if (s instanceof z.ZodRecord) return `map of ${typeName(s.valueSchema)}`;
   if (s instanceof z.ZodObject) return "object";
-  if (s instanceof z.ZodUnion) return [...new Set((s.options as z.ZodTypeAny[]).map(typeName))].join(" or ");
+  if (s instanceof z.ZodUnion || s instanceof z.ZodDiscriminatedUnion) return [...new Set((s.options as z.ZodTypeAny[]).map(typeName))].join(" or ");
   return "value";
 }
 
@@ -77,14 +77,16 @@ function walk(prefix: string, schema: z.ZodTypeAny, rows: ReferenceRow[], depth:
   } else if (s instanceof z.ZodRecord) {
     const inner = unwrap(s.valueSchema).schema;
     if (inner instanceof z.ZodObject || inner instanceof z.ZodUnion) walk(`${prefix}.<name>`, s.valueSchema, rows, depth + 1);
-  } else if (s instanceof z.ZodUnion) {
+  } else if (s instanceof z.ZodUnion || s instanceof z.ZodDiscriminatedUnion) {
     // Object branches document their keys (e.g. a host is hcloud | ssh | local).
     for (const opt of s.options as z.ZodTypeAny[]) {
       const o = unwrap(opt).schema;
       // A `{ secret: NAME }` branch is the long form of `[NAME]`; its one key needs no row.
       if (o instanceof z.ZodObject && !("secret" in o.shape && Object.keys(o.shape).length === 1)) {
         for (const [k, v] of Object.entries(o.shape as Record<string, z.ZodTypeAny>)) {
-          if (!rows.some((r) => r.key === `${prefix}.${k}`)) walk(`${prefix}.${k}`, v, rows, depth + 1);
+          const at = rows.findIndex((r) => r.key === `${prefix}.${k}`);
+          if (at < 0) walk(`${prefix}.${k}`, v, rows, depth + 1);
+          else if (!rows[at].type.split(" or ").includes(typeName(v))) rows[at] = { ...rows[at], type: `${rows[at].type} or ${typeName(v)}` };
         }
       }
     }
