@@ -16,7 +16,9 @@ const ALLOWED_HOST = /^(127\.\d+\.\d+\.\d+|localhost|10\.77\.0\.\d+|10\.78\.0\.\
 
 export function s3Target(providerInputs: Record<string, unknown> | undefined): S3Target | undefined {
   if (!providerInputs) return undefined;
-  const eps = providerInputs.endpoints as Array<{ s3?: string }> | undefined;
+  // Provider inputs of object type arrive JSON-encoded (provider config is strings on the wire).
+  const raw = providerInputs.endpoints;
+  const eps = (typeof raw === "string" ? JSON.parse(raw) : raw) as Array<{ s3?: string }> | undefined;
   const url = eps?.find((e) => e.s3)?.s3;
   if (!url) return undefined;
   const endpoint = new URL(url);

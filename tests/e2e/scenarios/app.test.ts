@@ -143,7 +143,8 @@ test("e2e-app: deploy, idempotence, redeploy, broken release, rollback, maintena
       assert.deepEqual(await releasedVersions(H2, "web"), ["v1"], "h2 is a new machine: its audit starts again");
       assert.deepEqual(await containerIds(H1, "e2eapp"), web1, "h1 untouched");
       const elsewhere = r.actions.filter((a) => a.kind === "command" && a.target && !a.target.endsWith(ip(H2)));
-      assert.deepEqual(elsewhere.map((a) => a.name), [], "commands ran only on the rebuilt host");
+      const why = (n: string) => r.steps.find((x) => x.name === n)?.changed?.join(",") ?? "?";
+      assert.deepEqual(elsewhere.map((a) => `${a.name} [${why(a.name)}]`), [], "commands ran only on the rebuilt host");
     });
   });
 });
