@@ -48,6 +48,8 @@ export function run(argv: string[], opts: { stdin?: string; timeoutMs?: number; 
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });
+    // A command that exits without reading its stdin closes the pipe: that is not an error here.
+    p.stdin.on("error", () => undefined);
     p.stdin.end(opts.stdin ?? "");
   });
 }

@@ -394,12 +394,22 @@ pg_dump_run() {
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   # The dump streams from the accessory into a one-shot container that owns the target mount:
   # the deploy user need not be able to write the replica directory.
-  if ! docker exec "$container" sh -c 'pg_dump -Fc -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"' |
+  local err rc_dump rc_store
+  err=$(mktemp)
+  set +e
+  docker exec "$container" sh -c 'pg_dump -Fc -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"' 2>"$err" |
     docker run --rm -i --user 0 --network none --volume "$target:/target" --entrypoint sh "$image" -c \
       'set -e; mkdir -p "/target/$1"; cat >"/target/$1/$2.dump.tmp"; mv "/target/$1/$2.dump.tmp" "/target/$1/$2.dump"; ls -1 "/target/$1"/*.dump | sort | head -n -"$3" | xargs -r rm -f' \
-      dump "$dest" "$stamp" "$keep"; then
-    rh_fail "$step" "pg_dump failed" "docker logs $container"
+      dump "$dest" "$stamp" "$keep" 2>>"$err"
+  local -a st=("${PIPESTATUS[@]}")
+  set -e
+  rc_dump=${st[0]} rc_store=${st[1]:-0}
+  if [[ $rc_dump != 0 || $rc_store != 0 ]]; then
+    sed 's/^/    /' "$err" >&2
+    rm -f "$err"
+    rh_fail "$step" "pg_dump exited $rc_dump, storing the dump exited $rc_store" "read the lines above; docker logs $container"
   fi
+  rm -f "$err"
   rh_log "$step" "dumped to $target/$dest/$stamp.dump in $((SECONDS - started))s"
 }
 
