@@ -702,7 +702,7 @@ function normalize(c: RawConfig, raw: RawStackConfig, secretNames: string[], pro
   if (c.registry && imageRef && imageRef.registry && imageRef.registry !== c.registry.server)
     problems.push(problem(["image"], `the image is on "${imageRef.registry}" but railhead:registry.server is "${c.registry.server}"`));
 
-  validateAccessories(c.accessories, hostNames, secretSet, problems, keyPath);
+  validateAccessories(c.accessories, hostNames, secretSet, problems, keyPath, { roles, litestream: c.litestream });
   validateLitestream(c.litestream, { hosts: hostNames, roles, secretNames: secretSet, problems, keyPath });
 
   return {
