@@ -54,6 +54,7 @@ Commands:
                     .rig/ runtime files. Keeps the image cache (root engine images, registry
                     storage, /var/cache/rh-rig) unless --purge.
   images            build (or reuse, by recipe hash) the test images; push them if the registry runs.
+  restart-engine hI stop hI's Docker engine and start it again (containers with a restart policy return)
   reset-host hI     make hI a new machine: remove every container, volume, network and image of
                     its engine; empty its $HOME (except ~/.ssh/authorized_keys), /tmp and
                     /run/cloud-init; flush its filter rules. Keeps its sshd and engine running.
@@ -741,6 +742,18 @@ cmd_reset_host() {
   step "h$i reset (a new machine: empty engine, \$HOME, /tmp; no filter rules)"
 }
 
+# A host's Docker engine restarts as `systemctl restart docker` would do it on a VPS: the engine
+# stops its containers, starts again, and brings back those with a restart policy.
+cmd_restart_engine() {
+  [[ ${1:-} =~ ^h([0-9]+)$ ]] || die "usage: rig.sh restart-engine hI"
+  local i=${BASH_REMATCH[1]}
+  [[ -S $RUN/h$i/docker.sock ]] || die "h$i is not up"
+  stop_pidfile "$RUN/h$i/docker.pid" dockerd 60
+  start_host_engine "$i"
+  wait_for 60 "h$i's Docker engine (log $LOGS/h$i-dockerd.log)" docker -H "$(host_sock "$i")" version
+  step "h$i engine restarted"
+}
+
 cmd_images() {
   mkdir -p "$(dirname "$LOCK")"
   exec 9>"$LOCK"
@@ -761,6 +774,7 @@ main() {
     images) cmd_images ;;
     status) cmd_status ;;
     reset-host) cmd_reset_host "$@" ;;
+    restart-engine) cmd_restart_engine "$@" ;;
     ssh)
       [[ ${1:-} =~ ^h([0-9]+)$ ]] || die "usage: rig.sh ssh hI [CMD...]"
       local i=${BASH_REMATCH[1]}
