@@ -30,6 +30,8 @@ new command.local.Command("r", {
 });
 // update: `update` runs instead of `create` when set
 new command.local.Command("u", { create: say("u-create"), update: say("u-update"), stdin: phase === "update" ? "two" : "one" });
+// ignoreChanges: a changed `create` is ignored, so nothing re-runs
+new command.local.Command("i", { create: say(phase === "update" ? "i2" : "i1") }, { ignoreChanges: ["create"] });
 if (phase !== "remove") {
   const g = new command.local.Command("g", { create: say("g"), delete: say("del-g") });
   new command.local.Command("h", { create: say("h"), delete: say("del-h", 0.2) }, { dependsOn: [g] });

@@ -50,7 +50,8 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
       assert.equal(reg("d")?.options.deleteBeforeReplace, true);
       assert.equal(reg("d")?.options.deleteBeforeReplaceDefined, true);
       assert.equal(reg("group/slow-child")?.options.parent, reg("group")?.urn);
-      assert.equal(r.executed, 11);
+      assert.deepEqual(reg("i")?.options.ignoreChanges, ["create"]);
+      assert.equal(r.executed, 12);
     });
   });
 
@@ -64,11 +65,11 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
     });
   });
 
-  await t.test("update: a changed create or stdin re-runs `update` if set, else `create`", async () => {
+  await t.test("update: a changed create or stdin re-runs `update` if set, else `create`; ignoreChanges holds", async () => {
     await scenario("harness: update", async () => {
       const r = await up("update");
       assert.equal(r.ok, true, r.error);
-      assert.deepEqual(newLines().sort(), ["b2", "u-update"]);
+      assert.deepEqual(newLines().sort(), ["b2", "u-update"]); // not "i2": its create change is ignored
     });
   });
 
