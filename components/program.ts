@@ -114,6 +114,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
       image: image.ref,
       cmd: config.migrate,
       env: envByRole[primary.name],
+      volumes: data.roleVolumes[primary.name],
       after: [...image.resources, ...proxyReady, ...dataReady],
     });
   }
@@ -128,6 +129,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
     readinessDelay: config.readinessDelay,
     role,
     web: role.proxy ? config.proxy : undefined,
+    volumes: data.roleVolumes[role.name],
   });
   const webRoles: Record<string, WebRole> = {};
   for (const role of config.roles.filter((r) => r.proxy)) {
@@ -135,6 +137,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
       spec: spec(role),
       hosts,
       bootLimit: config.boot.limit,
+      bootWait: config.boot.wait,
       env: envByRole[role.name],
       after: afterMigrate,
       proxies,
@@ -146,6 +149,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
       spec: spec(role),
       hosts,
       bootLimit: config.boot.limit,
+      bootWait: config.boot.wait,
       env: envByRole[role.name],
       after: [...afterMigrate, ...firstWebGroup],
     });

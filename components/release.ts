@@ -21,6 +21,11 @@ export interface ReleaseSpec {
   readonly role: RoleConfig;
   /** Health and timing of the proxied cutover; set for proxied (web) roles. */
   readonly web?: ProxySettings;
+  /**
+   * Named volumes the role's containers mount, `name:/path` (dataPath's `roleVolumes`: the SQLite
+   * storage volume the Litestream replicator shares). Each becomes `--volume`; part of the spec.
+   */
+  readonly volumes?: readonly string[];
 }
 
 /** `release ...` without `--host-identity` (added per host). Pure (image and version may be Outputs, passed through). */
@@ -64,6 +69,7 @@ export function releaseArgv(spec: ReleaseSpec): pulumi.Input<string>[] {
     String(spec.retain),
     ...(r.cmd ? ["--cmd", r.cmd] : []),
     ...options,
+    ...volumeArgs(spec.volumes),
     "--readiness-delay",
     String(spec.readinessDelay),
   ];
@@ -74,9 +80,19 @@ export function roleRemoveArgv(service: string, role: string): string[] {
   return ["role", "remove", "--service", service, "--role", role];
 }
 
-/** `migrate ...`. Pure (image and version may be Outputs, passed through). */
-export function migrateArgv(service: string, version: pulumi.Input<string>, image: pulumi.Input<string>, cmd: string): pulumi.Input<string>[] {
-  return ["migrate", "--service", service, "--version", version, "--image", image, "--cmd", cmd];
+/** `migrate ...`, with the primary role's volumes (the same SQLite files). Pure (image and version may be Outputs, passed through). */
+export function migrateArgv(service: string, version: pulumi.Input<string>, image: pulumi.Input<string>, cmd: string, volumes: readonly string[] = []): pulumi.Input<string>[] {
+  return ["migrate", "--service", service, "--version", version, "--image", image, ...volumeArgs(volumes), "--cmd", cmd];
+}
+
+/** `--volume name:/path` per volume, in the given order (the tool sorts them for its spec). */
+function volumeArgs(volumes: readonly string[] = []): string[] {
+  return volumes.flatMap((v) => ["--volume", v]);
+}
+
+/** `--wait-after N` for every boot group but the last when `boot.wait` > 0 (Kamal sleeps between groups). */
+export function waitAfterArgv(group: number, groups: number, bootWait: number | undefined): string[] {
+  return bootWait && bootWait > 0 && group < groups - 1 ? ["--wait-after", String(bootWait)] : [];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +156,8 @@ export interface RoleArgs {
   readonly hosts: Record<string, ReleaseHost>;
   /** `railhead:boot.limit`. */
   readonly bootLimit?: number | string;
+  /** `railhead:boot.wait`: seconds a group's releases wait after releasing before the next group starts. */
+  readonly bootWait?: number;
   /** The env file (secret), sent on stdin. */
   readonly env: pulumi.Output<string>;
   /** Every release of the role waits for these (image build, migration, accessories, an earlier role's group). */
@@ -167,7 +185,9 @@ export function registerReleases(
   const byHost: Record<string, HostCommand> = {};
   const argv = releaseArgv(args.spec);
   let previous: HostCommand[] = [];
-  for (const group of bootGroups(args.spec.role.hosts, args.bootLimit)) {
+  const all = bootGroups(args.spec.role.hosts, args.bootLimit);
+  all.forEach((group, index) => {
+    const wait = waitAfterArgv(index, all.length, args.bootWait);
     const current = group.map((hostName) => {
       const host = args.hosts[hostName];
       if (!host) throw new Error(`role ${args.spec.role.name}: unknown host ${hostName}`);
@@ -175,7 +195,7 @@ export function registerReleases(
         host,
         `${name}-${hostName}/release`,
         {
-          create: [...argv, "--host-identity", host.identity],
+          create: [...argv, ...wait, "--host-identity", host.identity],
           delete: roleRemoveArgv(args.spec.service, args.spec.role.name),
           stdin: args.env,
         },
@@ -186,7 +206,7 @@ export function registerReleases(
     });
     groups.push(current);
     previous = current;
-  }
+  });
   return { groups, byHost };
 }
 
@@ -203,6 +223,8 @@ export interface MigrateArgs {
   readonly cmd: string;
   /** The primary role's env file (secret). */
   readonly env: pulumi.Output<string>;
+  /** The primary role's volumes, `name:/path` (the SQLite storage), mounted as its releases mount them. */
+  readonly volumes?: readonly string[];
   /** The image build, proxies, accessories and restores it waits for. */
   readonly after: pulumi.Resource[];
 }
@@ -219,7 +241,7 @@ export class Migrate extends pulumi.ComponentResource {
     this.run = hostCommand(
       args.host,
       `${name}/run`,
-      { create: migrateArgv(args.service, args.version, args.image, args.cmd), stdin: args.env },
+      { create: migrateArgv(args.service, args.version, args.image, args.cmd, args.volumes), stdin: args.env },
       { parent: this, dependsOn: [...args.host.pullReady, ...args.after] },
     );
     this.registerOutputs({});

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { envFile, mergeEnv, migrateArgv, releaseArgv, roleRemoveArgv, type ReleaseSpec } from "../../components/release";
+import { envFile, mergeEnv, migrateArgv, releaseArgv, roleRemoveArgv, waitAfterArgv, type ReleaseSpec } from "../../components/release";
 import { proxyBootArgv, proxyServiceAddArgv } from "../../components/proxy";
 import { planDeploy } from "../../components/program";
 import { ConfigError, loadConfig, type ProxySettings, type RoleConfig } from "../../components/config";
@@ -37,6 +37,28 @@ test("release argv of a job role: no --web, the command as one argument", () => 
     "release", "--service", "demo", "--role", "job", "--version", "1.2.3", "--image", "ghcr.io/acme/demo:1.2.3",
     "--stop-timeout", "30", "--retain", "5", "--cmd", "bin/jobs --queue default", "--readiness-delay", "7",
   ]);
+});
+
+test("release argv with volumes: one --volume per volume, before --readiness-delay", () => {
+  assert.deepEqual(releaseArgv({ ...spec(job), volumes: ["demo-storage:/rails/storage", "uploads:/rails/public/uploads:ro"] }), [
+    "release", "--service", "demo", "--role", "job", "--version", "1.2.3", "--image", "ghcr.io/acme/demo:1.2.3",
+    "--stop-timeout", "30", "--retain", "5", "--cmd", "bin/jobs --queue default",
+    "--volume", "demo-storage:/rails/storage", "--volume", "uploads:/rails/public/uploads:ro", "--readiness-delay", "7",
+  ]);
+  assert.deepEqual(releaseArgv({ ...spec(job), volumes: [] }), releaseArgv(spec(job)), "no volumes: no --volume");
+});
+
+test("migrate argv with the primary role's volumes", () => {
+  assert.deepEqual(migrateArgv("demo", "1.2.3", "img:1", "bin/rails db:prepare", ["demo-storage:/rails/storage"]), [
+    "migrate", "--service", "demo", "--version", "1.2.3", "--image", "img:1", "--volume", "demo-storage:/rails/storage", "--cmd", "bin/rails db:prepare",
+  ]);
+});
+
+test("boot.wait: --wait-after for every group but the last, only when boot.wait > 0", () => {
+  assert.deepEqual([0, 1, 2].map((i) => waitAfterArgv(i, 3, 5)), [["--wait-after", "5"], ["--wait-after", "5"], []]);
+  assert.deepEqual(waitAfterArgv(0, 1, 5), [], "a single group never waits");
+  assert.deepEqual([0, 1].map((i) => waitAfterArgv(i, 2, 0)), [[], []]);
+  assert.deepEqual(waitAfterArgv(0, 2, undefined), []);
 });
 
 test("migrate and role remove argv", () => {

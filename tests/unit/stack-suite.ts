@@ -42,7 +42,21 @@ function expectedImage(config: DeployConfig): ExpectedImage {
   }
 }
 
-export function stackSuite(stack: string): void {
+/** What a stack file must produce, stated per stack file (not derived from the code under test). */
+export interface StackExpectations {
+  /** `name:/path` volumes each role's releases mount (`--volume`); a role not listed mounts none. The migration mounts the primary role's. */
+  readonly volumes?: Record<string, string[]>;
+  /** `--wait-after N` (boot.wait) by release resource name; every other release has none. */
+  readonly waitAfter?: Record<string, number>;
+}
+
+/** The values of every `--OPTION VALUE` pair in a command string, in order. */
+function optionValues(create: string, option: string): string[] {
+  const words = create.split(" ");
+  return words.flatMap((w, i) => (w === option ? [words[i + 1]] : []));
+}
+
+export function stackSuite(stack: string, expect: StackExpectations = {}): void {
   const fx = loadStackFile(stack);
   const canaries = Object.values(fx.secretValues);
   let rec: Recorder;
@@ -264,7 +278,7 @@ export function stackSuite(stack: string): void {
     if (config.migrate !== false) {
       const m = byName("migrate/run");
       const primaryHost = config.roles.find((r) => r.name === config.primaryRole)?.hosts[0];
-      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(image.version)} --image ${esc(image.ref)} --cmd ${esc(shellQuote(config.migrate))}$`));
+      assert.match(m.inputs.create as string, new RegExp(`--host-label ${primaryHost} migrate --service ${config.service} --version ${esc(image.version)} --image ${esc(image.ref)} (--volume \\S+ )*--cmd ${esc(shellQuote(config.migrate))}$`));
       assert.ok(isSecretWire(m.wire.stdin));
     }
     for (const p of regs().filter((r) => /^proxy-.*\/boot$/.test(r.name))) assert.match(p.inputs.create as string, /proxy boot --image \S+ --http-port \d+/);
@@ -273,6 +287,42 @@ export function stackSuite(stack: string): void {
       assert.match(p.inputs.delete as string, /proxy service remove \S+$/);
     }
     for (const l of regs().filter((r) => r.name.endsWith("/registry-login"))) assert.ok(isSecretWire(l.wire.stdin), "the registry password goes on stdin, secret");
+  });
+
+  test(`${stack}: releases and the migration mount the role's volumes (the SQLite storage the replicator shares)`, () => {
+    for (const role of config.roles) {
+      const want = (expect.volumes?.[role.name] ?? []).map(shellQuote);
+      for (const rel of releasesOf(role.name)) assert.deepEqual(optionValues(rel.inputs.create as string, "--volume"), want, `${rel.name}: --volume`);
+    }
+    if (config.migrate !== false) {
+      const want = (expect.volumes?.[config.primaryRole] ?? []).map(shellQuote);
+      assert.deepEqual(optionValues(byName("migrate/run").inputs.create as string, "--volume"), want, "migrate/run: --volume (the primary role's)");
+    }
+    if (config.litestream?.enabled) {
+      // The replicator shares the volume the SQLite roles mount.
+      const replicate = regs().filter((r) => r.custom && byUrn(r.parent)?.type === "railhead:index:LitestreamReplica" && /litestream replicate/.test(String(r.inputs.create)));
+      assert.equal(replicate.length, 1);
+      const shared = optionValues(replicate[0].inputs.create as string, "--volume")[0];
+      for (const vols of Object.values(expect.volumes ?? {})) assert.ok(vols.some((v) => v.startsWith(`${shared}:`)), `the releases mount the replicator's volume ${shared}`);
+    }
+  });
+
+  test(`${stack}: boot.wait: --wait-after on every boot group's releases but the last`, () => {
+    const want = expect.waitAfter ?? {};
+    for (const name of Object.keys(want)) byName(name);
+    for (const role of config.roles) {
+      const groups = bootGroups(role.hosts, config.boot.limit);
+      groups.forEach((group, i) => {
+        for (const h of group) {
+          const rel = byName(`${role.name}-${h}/release`);
+          const create = rel.inputs.create as string;
+          const got = optionValues(create, "--wait-after");
+          assert.deepEqual(got, rel.name in want ? [String(want[rel.name])] : [], `${rel.name}: --wait-after`);
+          if (got.length) assert.ok(create.includes(`--wait-after ${got[0]} --host-identity `));
+          assert.equal(got.length > 0, config.boot.wait > 0 && i < groups.length - 1, `${rel.name}: --wait-after exactly for a group before the last, with boot.wait > 0`);
+        }
+      });
+    }
   });
 
   test(`${stack}: no secret value appears outside a secret, in inputs or outputs`, async () => {

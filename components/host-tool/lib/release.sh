@@ -31,8 +31,13 @@ Options:
   --retain N              stopped containers kept for rollback              [5]
   --cmd CMD               container command (split like a shell, no expansion)
   --option KEY[=VALUE]    extra `docker run --KEY VALUE` (e.g. memory=512m); repeatable
+  --volume NAME:/path[:ro]  named Docker volume mounted in the container (e.g. the SQLite
+                          storage); created with Railhead's labels if missing, never removed
+                          by the tool; part of the spec (a changed list = new container); repeatable
   --network NAME          app network                                       [railhead]
   --pull missing|always   missing: an image already on the host is not pulled [missing]
+  --wait-after S          after a successful release (not when already current) sleep S
+                          seconds before exiting (Kamal's boot.wait between groups) [0]
   --host-identity ID      ignored; lets a rebuilt server change the command
 Exit: 0 released or already current; 1 failed (the old container keeps serving); 2 usage.
 HELP
@@ -44,6 +49,7 @@ release_parse() {
   R_SERVICE="" R_ROLE="" R_VERSION="" R_IMAGE="" R_WEB=0 R_APP_PORT=80 R_HEALTH_PATH=/up
   R_HEALTH_INTERVAL=1 R_HEALTH_TIMEOUT=5 R_DEPLOY_TIMEOUT=30 R_DRAIN_TIMEOUT=30 R_STOP_TIMEOUT=10
   R_READINESS_DELAY=7 R_RETAIN=5 R_CMD="" R_OPTIONS=() R_NETWORK=railhead R_PULL=missing
+  R_VOLUMES=() R_WAIT_AFTER=0
   while (($#)); do
     case $1 in
       --service) rh_need_arg "$1" "$#"; R_SERVICE=$2; shift 2 ;;
@@ -62,8 +68,10 @@ release_parse() {
       --retain) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; R_RETAIN=$2; shift 2 ;;
       --cmd) rh_need_arg "$1" "$#"; R_CMD=$2; shift 2 ;;
       --option) rh_need_arg "$1" "$#"; R_OPTIONS+=("$2"); shift 2 ;;
+      --volume) rh_need_arg "$1" "$#"; R_VOLUMES+=("$2"); shift 2 ;;
       --network) rh_need_arg "$1" "$#"; R_NETWORK=$2; shift 2 ;;
       --pull) rh_need_arg "$1" "$#"; R_PULL=$2; shift 2 ;;
+      --wait-after) rh_need_arg "$1" "$#"; rh_validate_uint "$1" "$2"; R_WAIT_AFTER=$2; shift 2 ;;
       --host-identity) rh_need_arg "$1" "$#"; shift 2 ;;
       -h | --help) release_help; exit 0 ;;
       *) rh_usage_fail "unknown release option '$1'" ;;
@@ -95,12 +103,69 @@ release_parse() {
     fi
   done
   rh_split_words R_CMD_WORDS "$R_CMD"
+  release_volumes R_VOLUMES "${R_VOLUMES[@]}"
+  R_VOLUME_ARGS=()
+  local v
+  for v in "${R_VOLUMES[@]}"; do R_VOLUME_ARGS+=(--volume "$v"); done
+}
+
+# Validates `--volume` values (NAME:/path or NAME:/path:ro, NAME a Docker volume name) and sets
+# ARRAY to them normalised (no trailing slash) and sorted: the order of mounts means nothing, so it
+# does not change the spec. Shared by release and migrate. Usage: release_volumes ARRAY V...
+release_volumes() {
+  local -n rv_out=$1
+  shift
+  local v name path mode seen=" " list=()
+  for v in "$@"; do
+    [[ $v =~ ^([a-zA-Z0-9][a-zA-Z0-9_.-]+):(/[^:[:space:][:cntrl:]]*)(:ro)?$ ]] ||
+      rh_usage_fail "--volume '$v' must be NAME:/absolute/path or NAME:/absolute/path:ro (NAME a Docker volume name, [a-zA-Z0-9][a-zA-Z0-9_.-]+)"
+    name=${BASH_REMATCH[1]} path=${BASH_REMATCH[2]} mode=${BASH_REMATCH[3]}
+    ((${#name} <= 255)) || rh_usage_fail "--volume '$v': the volume name is longer than 255 characters"
+    while [[ $path == */ && $path != / ]]; do path=${path%/}; done
+    [[ $path != / ]] || rh_usage_fail "--volume '$v': a volume cannot be mounted at /"
+    [[ $path/ != */../* && $path/ != */./* && $path != *//* ]] ||
+      rh_usage_fail "--volume '$v': the container path must be a plain absolute path (no '.', '..' or '//')"
+    [[ $seen != *" $path "* ]] || rh_usage_fail "--volume '$v': two volumes are mounted at $path"
+    seen+="$path "
+    list+=("$name:$path$mode")
+  done
+  rv_out=()
+  ((${#list[@]})) || return 0
+  # shellcheck disable=SC2034 # rv_out is a nameref to the caller's array
+  mapfile -t rv_out < <(printf '%s\n' "${list[@]}" | LC_ALL=C sort)
+}
+
+# Creates each volume (NAME:/path[:ro] values) that does not exist yet, with Railhead's labels
+# (owner `app`) so it is recognisable; an existing one (e.g. made by `litestream restore`) is left
+# as it is. The tool never removes these volumes (not `role remove`, not the prune).
+release_ensure_volumes() { # service NAME:/path...
+  local service=$1 v name
+  shift
+  for v in "$@"; do
+    name=${v%%:*}
+    docker volume inspect "$name" >/dev/null 2>&1 && continue
+    docker volume create --label railhead.managed=true --label "railhead.service=$service" --label railhead.owner=app "$name" >/dev/null ||
+      return 1
+    rh_log volume "created volume $name"
+  done
 }
 
 cmd_release() {
   release_parse "$@"
   rh_require_docker
+  RELEASE_CHANGED=0
   rh_with_lock "release-$R_SERVICE-$R_ROLE" release_run
+  # Kamal's boot.wait: the next boot group starts this much later. Outside the lock; skipped when
+  # the role was already current (nothing new is booting).
+  if ((R_WAIT_AFTER > 0)); then
+    if ((RELEASE_CHANGED)); then
+      rh_log wait "waiting ${R_WAIT_AFTER}s before the next boot group (--wait-after)"
+      sleep "$R_WAIT_AFTER"
+      rh_log wait "waited ${R_WAIT_AFTER}s"
+    else
+      rh_log wait "already current: no --wait-after pause"
+    fi
+  fi
 }
 
 # Everything that decides what a container is, as one digest (label railhead.spec). The image is
@@ -112,6 +177,9 @@ release_spec() {
     printf 'spec-v1\n%s\n%s\n%s\n%s\n' "$R_IMAGE" "$R_NETWORK" "$R_WEB" "$env_hash"
     printf 'cmd:%s\n' "${R_CMD_WORDS[@]}"
     printf 'opt:%s\n' "${R_OPTION_ARGS[@]}"
+    # Only when there are volumes, so a release without them keeps the spec it had before
+    # --volume existed (no needless new container after a tool upgrade).
+    if ((${#R_VOLUMES[@]})); then printf 'vol:%s\n' "${R_VOLUMES[@]}"; fi
   } | sha256sum | cut -c1-16
 }
 
@@ -186,6 +254,7 @@ release_run() {
       rh_log release "an older $name with another spec was renamed $name-replaced-$n"
     fi
     rh_pull_image "$R_IMAGE" "$R_PULL" || release_abort pull "could not pull $R_IMAGE" "check the image reference, the registry and 'railhead-host registry login'"
+    release_ensure_volumes "$R_SERVICE" "${R_VOLUMES[@]}" || release_abort volume "could not create a volume of ${R_VOLUMES[*]}" "docker volume ls; read Docker's error above"
     mv -f "$env_new" "$env_file"
     release_create_container "$name" "$spec" "$slot"
     RELEASE_NEW_STARTED=1
@@ -217,6 +286,7 @@ release_run() {
   local seconds
   seconds=$(rh_seconds_between "$started" "$(rh_now_us)")
   rh_audit "$R_SERVICE" "$R_ROLE" "$R_VERSION" ok "$seconds"
+  RELEASE_CHANGED=1
   rh_log release "released $R_VERSION as $name in ${seconds}s"
 }
 
@@ -261,7 +331,7 @@ release_create_container() {
     --env "RAILHEAD_CONTAINER_NAME=$name" \
     "${labels[@]}" --label "railhead.spec=$spec" --label "railhead.image=$R_IMAGE" \
     --log-opt max-size=10m \
-    "${R_OPTION_ARGS[@]}" "$R_IMAGE" "${R_CMD_WORDS[@]}" >/dev/null; then
+    "${R_VOLUME_ARGS[@]}" "${R_OPTION_ARGS[@]}" "$R_IMAGE" "${R_CMD_WORDS[@]}" >/dev/null; then
     docker rm -f "$name" >/dev/null 2>&1 || true
     release_abort start "docker could not start $name" "read Docker's error above (an --option, the image's command?)"
   fi
@@ -386,15 +456,19 @@ role_remove_locked() {
 migrate_help() {
   cat <<'HELP'
 Usage: railhead-host migrate --service S --version V --image IMG --cmd CMD
-                             [--network railhead] [--option KEY[=VALUE]]... [--pull missing|always] < env-file
+                             [--network railhead] [--option KEY[=VALUE]]... [--volume NAME:/path[:ro]]...
+                             [--pull missing|always] < env-file
 
 Runs CMD once in a one-off container (<S>-migrate-<V>-<random>, removed afterwards) on the app
 network with the release env from stdin, prints its output and exits with its status.
+--volume mounts a named volume as `release --volume` does (the same SQLite files the releases
+see); a missing volume is created with Railhead's labels, none is ever removed.
 HELP
 }
 
 cmd_migrate() {
   local service="" version="" image="" cmd="" network=railhead pull=missing options=() option_args=() words=() opt key
+  local volumes=() volume_args=() v
   while (($#)); do
     case $1 in
       --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
@@ -403,6 +477,7 @@ cmd_migrate() {
       --cmd) rh_need_arg "$1" "$#"; cmd=$2; shift 2 ;;
       --network) rh_need_arg "$1" "$#"; network=$2; shift 2 ;;
       --option) rh_need_arg "$1" "$#"; options+=("$2"); shift 2 ;;
+      --volume) rh_need_arg "$1" "$#"; volumes+=("$2"); shift 2 ;;
       --pull) rh_need_arg "$1" "$#"; pull=$2; shift 2 ;;
       --host-identity) rh_need_arg "$1" "$#"; shift 2 ;;
       -h | --help) migrate_help; return 0 ;;
@@ -419,6 +494,8 @@ cmd_migrate() {
     [[ $key =~ ^[a-z][a-z0-9-]*$ ]] || rh_usage_fail "--option '$opt' must be KEY or KEY=VALUE"
     if [[ $opt == *=* ]]; then option_args+=("--$key" "${opt#*=}"); else option_args+=("--$key"); fi
   done
+  release_volumes volumes "${volumes[@]}"
+  for v in "${volumes[@]}"; do volume_args+=(--volume "$v"); done
   rh_split_words words "$cmd"
   rh_require_docker
   local env_file name labels=() rc=0 started
@@ -427,12 +504,13 @@ cmd_migrate() {
   mkdir -p "$(dirname "$env_file")"
   rh_env_file_from_stdin "$env_file"
   rh_pull_image "$image" "$pull" || { rm -f "$env_file"; rh_fail pull "could not pull $image" "check the image reference and 'registry login'"; }
+  release_ensure_volumes "$service" "${volumes[@]}" || { rm -f "$env_file"; rh_fail volume "could not create a volume of ${volumes[*]}" "docker volume ls; read Docker's error above"; }
   name="$service-migrate-$version-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   rh_labels_args labels "$service" migrate "$version"
   rh_log migrate "running '${words[*]}' in $name"
   docker run --rm --name "$name" --network "$network" --env-file "$env_file" \
     --env "RAILHEAD_SERVICE=$service" --env "RAILHEAD_ROLE=migrate" --env "RAILHEAD_VERSION=$version" \
-    "${labels[@]}" "${option_args[@]}" "$image" "${words[@]}" </dev/null || rc=$?
+    "${labels[@]}" "${volume_args[@]}" "${option_args[@]}" "$image" "${words[@]}" </dev/null || rc=$?
   rm -f "$env_file"
   rh_audit "$service" migrate "$version" "$([[ $rc == 0 ]] && echo ok || echo "failed:exit-$rc")" "$(rh_seconds_between "$started" "$(rh_now_us)")"
   if ((rc != 0)); then
