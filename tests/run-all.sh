@@ -34,7 +34,7 @@ while IFS= read -r f; do shell_files+=("$f"); done < <(git ls-files '*.sh' '.ci/
 
 stage typecheck npx tsc --noEmit -p .
 stage lint npx eslint .
-stage shellcheck shellcheck -x "${shell_files[@]}"
+stage shellcheck shellcheck -x -P SCRIPTDIR "${shell_files[@]}"
 stage unit bash tests/run-unit.sh
 stage workflows node --import tsx --test tests/workflows/*.test.ts
 
