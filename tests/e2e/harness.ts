@@ -73,7 +73,10 @@
 //   private-network traffic is not filtered (as on Hetzner); IPv6 sources are recorded only.
 //   SshKey, Network, NetworkSubnet are recorded; ServerNetwork checks the requested IP is the rig
 //   host's private IP.
-// - aws S3/IAM: recorded (no local S3 endpoint wired in yet; see NEEDS.md).
+// - aws: Bucket (CreateBucket/DeleteBucket) and BucketVersioning are applied to the S3 endpoint the
+//   resource's explicit aws.Provider names (`endpoints[].s3`, path style, SigV4 with its keys;
+//   loopback/rig addresses only, engine/s3.ts); lifecycle, encryption, public access block and IAM
+//   are recorded. A provider without an endpoint (real AWS) is recorded, never called.
 // - docker: the `getRegistryImage` invoke (Railhead pins a tag to its registry digest) reads the
 //   manifest digest from the rig's registry v2 API (plain HTTP there; HTTPS on a real registry).
 //   docker.Image builds are not supported yet (e2e stacks use prebuilt rig images).
