@@ -136,6 +136,8 @@ test("data survives a restart of the host's Docker engine (rig)", {
   for (let i = 0; i < 60 && !/ true$/.test(await containerId(`${svc}-db`)); i++) await sleep(1000);
   await must(bootPg(t.image("postgres").replace(/:[^:/]+$/, `:15-${svc}`)), "healthy after the engine restart");
   await must(t.sh(`docker start ${svc}-web >/dev/null`), "app back");
+  // A restarted engine publishes the app on a new ephemeral host port.
+  appPort = await publishedPort(t, `${svc}-web`);
   await app("GET", "/up");
   assert.equal(await pgCount(), 5);
   assert.equal(await redisGet(), 3);
