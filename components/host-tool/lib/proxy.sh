@@ -8,13 +8,18 @@
 #   services/<svc>.conf     one per service: ROLE, APP_PORT, DOMAINS, SSL, RESPONSE_TIMEOUT,
 #                           HEALTH_PATH, LIVE (a|b|empty), MAINTENANCE (0|1)
 #   maintenance.map         `<svc> <html-escaped message>` for services in maintenance
+#   domains.map             `<host name> be_<svc>` per domain, `_default be_<svc>` for the catch-all
 #   haproxy.cfg             rendered from the above; copied into the container (docker cp), so
 #   Caddyfile               the proxy works whatever filesystem the Docker engine sees
-#   loaded.hash             structure hash of the config the running HAProxy has loaded
+#   loaded.hash             `<section> <hash>` per config section (_head, each backend) the running
+#                           HAProxy has loaded (see proxy_needs_reload)
 #
-# The config is re-rendered whenever a service's live slot changes, so a restarted HAProxy routes
-# exactly like the running one. It is *reloaded* only when its structure changes (services,
-# domains, ports, timeouts): never on a release.
+# The config and maps are re-rendered whenever a service's live slot, domains or maintenance
+# change, so a restarted HAProxy routes exactly like the running one. Routing (domains.map) and
+# slot states change at run time; HAProxy is *reloaded* only when it lacks a backend the config
+# has, or a backend's settings (port, role, timeout) changed: never on a release, a domain change,
+# a maintenance toggle or a service removal (a removed backend stays in the running process,
+# unrouted, its slots in maintenance, until the next reload or restart).
 
 RH_PROXY_CONTAINER=railhead-proxy
 RH_TLS_CONTAINER=railhead-tls
@@ -42,9 +47,11 @@ boot      Ensures the HAProxy container railhead-proxy runs on the network with 
           Caddy use its internal CA instead of ACME (tests, private networks).
 service   add: a backend with two slots (a/b) whose servers are the release aliases
           <service>-<role>--a / --b. Domains route by Host header; a service without domains is
-          the host's catch-all (at most one). HAProxy reloads only when the set of services or
-          their routing changes. --ssl puts the service's domains behind the Caddy TLS front.
-          remove: drops the backend (and its TLS site).
+          the host's catch-all (at most one). Domain changes apply at run time; HAProxy
+          reloads only for a new service or changed port/role/timeout. --ssl puts the
+          service's domains behind the Caddy TLS front.
+          remove: unroutes the service at run time (no reload) and drops it from the rendered
+          config (and its TLS site).
 maintenance
           on: the service answers 503 with an HTML page (message from stdin, default "Down for
           maintenance"); off: the live slot serves again. Survives a proxy restart.
@@ -77,7 +84,7 @@ proxy_tls_wanted() {
 # ---------------------------------------------------------------- rendering
 
 proxy_render_haproxy_cfg() {
-  local s conf role port svc_domains live timeout catchall="" slot disabled
+  local s conf role port live timeout slot disabled
   cat <<EOF
 # Rendered by railhead-host from $(proxy_dir)/services/*.conf: edit those (through the tool).
 global
@@ -122,17 +129,13 @@ resolvers docker
 frontend http
   bind :80
   http-request set-var(txn.railhead_host) req.hdr(host),field(1,:),lower
+  # Routing lives in domains.map (host name -> backend; the key _default names the catch-all), so
+  # adding or removing a domain or a service is an add/del map at run time, not a reload.
+  http-request set-var(txn.railhead_backend) var(txn.railhead_host),map($RH_PROXY_CFG_DIR/domains.map)
+  http-request set-var(txn.railhead_backend) str(_default),map($RH_PROXY_CFG_DIR/domains.map) unless { var(txn.railhead_backend) -m found }
+  use_backend %[var(txn.railhead_backend)] if { var(txn.railhead_backend) -m found }
+  default_backend be__none
 EOF
-  for s in $(proxy_services); do
-    conf=$(proxy_service_conf "$s")
-    svc_domains=$(rh_kv_get "$conf" DOMAINS)
-    if [[ -z $svc_domains ]]; then
-      catchall=$s
-    else
-      printf '  use_backend be_%s if { var(txn.railhead_host) -m str %s }\n' "$s" "$svc_domains"
-    fi
-  done
-  printf '  default_backend be_%s\n' "${catchall:-_none}"
   for s in $(proxy_services); do
     conf=$(proxy_service_conf "$s")
     role=$(rh_kv_get "$conf" ROLE)
@@ -156,9 +159,31 @@ backend be__none
 EOF
 }
 
-# The parts of the config a running HAProxy cannot change at run time (slot states can).
-proxy_structure_hash() {
-  sed -e 's/ disabled$//' "$(proxy_dir)/haproxy.cfg" | sha256sum | cut -c1-16
+# The parts of the config a running HAProxy cannot change at run time (slot states and maps can),
+# one line per section: `_head <hash>` (global, defaults, resolvers, frontend) and
+# `<backend> <hash>` per backend, sorted.
+proxy_structure() {
+  local tmp
+  tmp=$(mktemp -d)
+  sed -e 's/ disabled$//' -e '/^[[:space:]]*$/d' "$(proxy_dir)/haproxy.cfg" |
+    awk -v d="$tmp" '/^backend / { sec = $2 } { f = d "/" (sec == "" ? "_head" : sec); print > f }'
+  (cd "$tmp" && sha256sum -- *) | awk '{ print $2, substr($1, 1, 16) }' | sort
+  rm -rf "$tmp"
+}
+
+# Domain routing, one `<host> <backend>` line per domain; `_default <backend>` for the catch-all.
+proxy_render_domains_map() {
+  local s d svc_domains
+  for s in $(proxy_services); do
+    svc_domains=$(rh_kv_get "$(proxy_service_conf "$s")" DOMAINS)
+    if [[ -z $svc_domains ]]; then
+      printf '_default be_%s\n' "$s"
+    else
+      for d in $svc_domains; do
+        printf '%s be_%s\n' "$d" "$s"
+      done
+    fi
+  done
 }
 
 proxy_render_maintenance_map() {
@@ -187,16 +212,19 @@ proxy_html_escape() {
   printf '%s' "$t"
 }
 
-# Writes haproxy.cfg and maintenance.map from the service files; prints "changed" when the
-# config text changed.
+# Writes haproxy.cfg, maintenance.map and domains.map from the service files; prints "changed"
+# when the config text changed.
 proxy_write_config_files() {
-  local dir cfg map
+  local dir cfg map domains
   dir=$(proxy_dir)
   mkdir -p "$dir/services"
   cfg=$(proxy_render_haproxy_cfg)
   map=$(proxy_render_maintenance_map)
+  domains=$(proxy_render_domains_map)
   [[ -f $dir/maintenance.map && $(<"$dir/maintenance.map") == "$map" ]] ||
     printf '%s\n' "$map" | sed '/^$/d' | rh_write_file_atomic "$dir/maintenance.map" 0644
+  [[ -f $dir/domains.map && $(<"$dir/domains.map") == "$domains" ]] ||
+    printf '%s\n' "$domains" | sed '/^$/d' | rh_write_file_atomic "$dir/domains.map" 0644
   if [[ ! -f $dir/haproxy.cfg || $(<"$dir/haproxy.cfg") != "$cfg" ]]; then
     printf '%s\n' "$cfg" | rh_write_file_atomic "$dir/haproxy.cfg" 0644
     printf 'changed'
@@ -207,7 +235,7 @@ proxy_write_config_files() {
 proxy_push_config() {
   local container=${1:-$RH_PROXY_CONTAINER} stage
   stage=$(mktemp -d)
-  cp "$(proxy_dir)/haproxy.cfg" "$(proxy_dir)/maintenance.map" "$stage/"
+  cp "$(proxy_dir)/haproxy.cfg" "$(proxy_dir)/maintenance.map" "$(proxy_dir)/domains.map" "$stage/"
   : >"$stage/servers.state"
   chmod 0755 "$stage"
   chmod 0644 "$stage"/*
@@ -234,10 +262,102 @@ proxy_slot_sessions() {
   proxy_api "show stat" | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $5; exit }'
 }
 
-# Records which config structure the running HAProxy has loaded (see proxy_apply_config).
+# Records which config structure the running HAProxy has loaded (see proxy_needs_reload).
 proxy_mark_loaded() {
   mkdir -p "$(proxy_dir)"
-  proxy_structure_hash >"$(proxy_dir)/loaded.hash"
+  proxy_structure | rh_write_file_atomic "$(proxy_dir)/loaded.hash" 0644
+}
+
+# True when the running HAProxy cannot serve the rendered config without a reload: its head
+# (global, defaults, resolvers, frontend) differs from what it loaded, or a backend of the config
+# is missing from it or was loaded with other settings. Backends it has but the config no longer
+# lists (removed services) need no reload: nothing routes to them (see proxy_sync_runtime).
+# The backend list comes from the process itself, so a restart from the files is accounted for.
+proxy_needs_reload() {
+  local loaded running name hash
+  loaded=$(cat "$(proxy_dir)/loaded.hash" 2>/dev/null || true)
+  running=$(proxy_api "show backend" 2>/dev/null) || return 0
+  while read -r name hash; do
+    [[ -n $name ]] || continue
+    grep -qxF "$name $hash" <<<"$loaded" || return 0
+    [[ $name == _head ]] && continue
+    grep -qxF "$name" <<<"$running" || return 0
+  done < <(proxy_structure)
+  return 1
+}
+
+# Sends the runtime API commands given one per line on stdin, in batches (the CLI reads one
+# line of at most a buffer per connection). Prints nothing; returns non-zero and prints HAProxy's
+# answer on stderr when a command was refused.
+proxy_api_batch() {
+  local line batch="" n=0 out rc=0
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    batch+="${batch:+; }$line"
+    n=$((n + 1))
+    if ((n >= 40)); then
+      out=$(proxy_api "$batch") || rc=1
+      [[ -z ${out//[[:space:]]/} ]] || { printf '%s\n' "$out" >&2; rc=1; }
+      batch="" n=0
+    fi
+  done
+  if [[ -n $batch ]]; then
+    out=$(proxy_api "$batch") || rc=1
+    [[ -z ${out//[[:space:]]/} ]] || { printf '%s\n' "$out" >&2; rc=1; }
+  fi
+  return "$rc"
+}
+
+# Makes the running HAProxy's copy of map NAME (a file under $RH_PROXY_CFG_DIR) equal the
+# rendered file: `set map` for changed values, `add map` for new keys, then `del map` for keys
+# the file no longer has (each key changes in one step: a host is never briefly unrouted).
+proxy_sync_map() {
+  local name=$1 path have key value ptr
+  path="$RH_PROXY_CFG_DIR/$name"
+  have=$(proxy_api "show map $path") || return 1
+  local -A cur=() want=()
+  while read -r ptr key value; do
+    [[ $ptr == 0x* && -n $key ]] && cur[$key]=$value
+  done <<<"$have"
+  while read -r key value; do
+    [[ -n $key ]] && want[$key]=$value
+  done <"$(proxy_dir)/$name"
+  {
+    for key in "${!want[@]}"; do
+      if [[ -z ${cur[$key]+set} ]]; then
+        printf 'add map %s %s %s\n' "$path" "$(proxy_cli_escape "$key")" "$(proxy_cli_escape "${want[$key]}")"
+      elif [[ ${cur[$key]} != "${want[$key]}" ]]; then
+        printf 'set map %s %s %s\n' "$path" "$(proxy_cli_escape "$key")" "$(proxy_cli_escape "${want[$key]}")"
+      fi
+    done
+    for key in "${!cur[@]}"; do
+      [[ -n ${want[$key]+set} ]] || printf 'del map %s %s\n' "$path" "$(proxy_cli_escape "$key")"
+    done
+  } | proxy_api_batch
+}
+
+# Brings the running HAProxy in line with the rendered files without a reload: both maps, and
+# `state maint` on both slots of every backend it still has whose service was removed (those
+# are listed in the log line).
+proxy_sync_runtime() {
+  local backends be parked=""
+  proxy_sync_map domains.map || rh_fail proxy "HAProxy refused a domain routing change (answer above)" "docker logs $RH_PROXY_CONTAINER; 'docker restart $RH_PROXY_CONTAINER' routes by the rendered files"
+  proxy_sync_map maintenance.map || rh_fail proxy "HAProxy refused a maintenance map change (answer above)" "docker logs $RH_PROXY_CONTAINER; 'docker restart $RH_PROXY_CONTAINER' routes by the rendered files"
+  backends=$(proxy_api "show backend") || rh_fail proxy "HAProxy's runtime API did not answer" "docker logs $RH_PROXY_CONTAINER"
+  local servers="" admin_a admin_b
+  for be in $backends; do
+    [[ $be == be_* && $be != be__none ]] || continue
+    [[ -f $(proxy_service_conf "${be#be_}") ]] && continue
+    [[ -n $servers ]] || servers=$(proxy_api "show servers state")
+    # Already parked (forced maintenance bit 0x01 on both slots): nothing to do.
+    admin_a=$(awk -v b="$be" '$2 == b && $4 == "a" { print $7; exit }' <<<"$servers")
+    admin_b=$(awk -v b="$be" '$2 == b && $4 == "b" { print $7; exit }' <<<"$servers")
+    ((${admin_a:-0} & 1 && ${admin_b:-0} & 1)) && continue
+    printf 'set server %s/a state maint\nset server %s/b state maint\n' "$be" "$be" | proxy_api_batch ||
+      rh_fail proxy "HAProxy refused to put $be's slots in maintenance (answer above)" "docker logs $RH_PROXY_CONTAINER"
+    parked+="${parked:+ }$be"
+  done
+  rh_log proxy "routing applied at run time: no reload${parked:+ (removed, unrouted, slots now in maintenance: $parked)}"
 }
 
 proxy_running() {
@@ -256,18 +376,19 @@ proxy_wait_api() {
   done
 }
 
-# Re-renders the config; when its structure changed and HAProxy runs, validates and reloads it
-# (master-worker, USR2: listening sockets are passed on, established connections finish).
+# Re-renders the config and maps and copies them into the running HAProxy's container (for its
+# next start). When the running HAProxy has every backend the config needs (proxy_needs_reload),
+# applies the routing at run time (maps, removed backends' slots to maintenance): no reload, no
+# client connection touched. Otherwise validates and reloads it (master-worker, USR2: listening
+# sockets are passed on, established connections finish, idle keep-alive ones are closed).
 proxy_apply_config() {
-  local dir hash loaded wait_for=${1:-}
+  local dir wait_for=${1:-}
   dir=$(proxy_dir)
   proxy_write_config_files >/dev/null
   proxy_running || return 0
   proxy_push_config
-  hash=$(proxy_structure_hash)
-  loaded=$(cat "$dir/loaded.hash" 2>/dev/null || true)
-  if [[ $hash == "$loaded" ]]; then
-    rh_log proxy "config rewritten, routing unchanged: no reload"
+  if ! proxy_needs_reload; then
+    proxy_sync_runtime
     return 0
   fi
   local check
@@ -291,7 +412,7 @@ proxy_apply_config() {
   docker cp "$stage/servers.state" "$RH_PROXY_CONTAINER:$RH_PROXY_CFG_DIR/servers.state" >/dev/null
   rm -rf "$stage"
   proxy_mark_loaded
-  rh_log proxy "HAProxy reloaded (services or routing changed)"
+  rh_log proxy "HAProxy reloaded (a new backend or changed backend settings)"
 }
 
 # ---------------------------------------------------------------- proxy boot
@@ -498,6 +619,9 @@ proxy_service_remove_locked() {
   if [[ $had_ssl == 1 ]]; then
     tls_ensure
   fi
+  # Its domains are deleted from the running map and its slots put in maintenance; the files
+  # (next start) no longer have it. The backend itself stays in the running HAProxy, unrouted,
+  # until the next reload or restart.
   proxy_apply_config
   rh_log proxy "service $service removed"
 }
@@ -541,9 +665,8 @@ proxy_maintenance_locked() {
   proxy_write_config_files >/dev/null
   if proxy_running; then
     proxy_push_config
-    local cmds="del map $map $service"
-    [[ $mode == on ]] && cmds+="; add map $map $service $(proxy_cli_escape "$message")"
-    proxy_api "$cmds" >/dev/null
+    proxy_sync_map maintenance.map ||
+      rh_fail maintenance "HAProxy refused the change to $map (answer above)" "docker logs $RH_PROXY_CONTAINER"
   fi
   if [[ $mode == on ]]; then
     rh_log maintenance "service $service now answers 503 (maintenance page)"
@@ -572,7 +695,9 @@ proxy_cutover_locked() {
   while :; do
     state=$(proxy_slot_state "$backend" "$idle" || true)
     read -r addr op admin <<<"$state"
-    [[ $addr == "$new_ip" ]] && break
+    # The address alone is not enough: a reused container IP can already be there from an older
+    # release while the slot is still in resolution maintenance (0x20) from that release's exit.
+    [[ $addr == "$new_ip" && $((${admin:-0} & 0x20)) == 0 ]] && break
     if (($(rh_now_us) >= deadline)); then
       printf '[railhead] %s ERROR cutover: HAProxy slot %s/%s resolved to %s, not the new container %s, within %ss\n' \
         "$(rh_host_label)" "$backend" "$idle" "${addr:-nothing}" "$new_ip" "$resolve_timeout" >&2
