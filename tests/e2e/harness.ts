@@ -2,10 +2,10 @@
 // TEST EQUIPMENT — NOT A RAILHEAD FEATURE.
 // The e2e APPLY HARNESS: runs the Railhead program (index.ts) under Pulumi's mock runtime
 // (`pulumi.runtime.setMocks`) and applies every registered resource to real local targets (rig
-// hosts over SSH, this machine, a local registry / S3 endpoint), keeping state between runs. There
-// is no Pulumi CLI or provider plugin here: nothing this harness does is a `pulumi up`. It mirrors
-// the engine's and providers' DOCUMENTED semantics for exactly the types Railhead uses, and fails
-// loudly on anything else.
+// hosts over SSH, this machine and its Docker engine, a local registry / S3 endpoint), keeping state
+// between runs. There is no Pulumi CLI or provider plugin here: nothing this harness does is a
+// `pulumi up`. It mirrors the engine's and providers' DOCUMENTED semantics for exactly the types
+// Railhead uses, and fails loudly on anything else.
 //
 // How it works
 // - One child process per `up` (engine/child.ts): the SDK's runtime settings and module graph are
@@ -79,7 +79,21 @@
 //   are recorded. A provider without an endpoint (real AWS) is recorded, never called.
 // - docker: the `getRegistryImage` invoke (Railhead pins a tag to its registry digest) reads the
 //   manifest digest from the rig's registry v2 API (plain HTTP there; HTTPS on a real registry).
-//   docker.Image builds are not supported yet (e2e stacks use prebuilt rig images).
+// - docker.Image (@pulumi/docker's native Image; engine/docker.ts buildImage): built with THIS
+//   machine's Docker engine (`docker build -f <dockerfile> -t <imageName> --build-arg ... [--target]
+//   [--platform] <context>`, paths relative to the project directory) on create and on update;
+//   every input change is an update (a rebuild), none forces a replace. As the provider's Check
+//   does, the harness adds `build.contextDigest` (a hash of the context's files after
+//   .dockerignore, and of the Dockerfile), so an edited source file is an update and an unchanged
+//   context is `same` (nothing built). `skipPush`: no push, `repoDigest` = the local image id
+//   (`sha256:...`, the docs' "local-only images" rule); otherwise `docker push` and `repoDigest` =
+//   `repo@sha256:<manifest digest>`, to the rig's registry only (127.0.0.1:5000 / 10.77.0.1:5000;
+//   any other registry, Docker Hub included, fails the step by name). Other outputs: imageName,
+//   baseImageName, context, dockerfile, platform, registryServer. Delete keeps the tag ("does not
+//   delete tags, locally or remotely, when destroyed"). Preview: the harness only models `up`, and a
+//   build never runs outside create/update (buildOnPreview false = no build on preview).
+//   Harness deviation: builds run with `--network host`, because this machine's dockerd may run with
+//   --iptables=false (no NAT for build containers), as the rig's own image builds do.
 // - Any other custom resource type, and any other invoke, fails the run by name.
 // =============================================================================================
 import { spawn } from "node:child_process";

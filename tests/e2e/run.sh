@@ -3,6 +3,10 @@
 # here). Brings the rig up if it is not (tests/rig/rig.sh up keeps a healthy rig), runs the scenario
 # files one at a time (they share the rig hosts), prints the summary table. Exits non-zero when any
 # scenario failed. E2E_ONLY=name runs scenarios/<name>.test.ts only.
+# E2E_RIG_JSON=FILE uses a rig that is already up (e.g. one another checkout brought up with its own
+# state dir) instead of running `rig.sh up` here, which would rebuild a rig whose rig.json it lacks.
+# scenarios/local-stack.test.ts uses no rig host (this machine's engine and port 8080, and the rig's
+# registry for images): it runs after the rig scenarios under its own lock, /run/rh-local-stack.lock.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -11,7 +15,12 @@ summary=tmp/e2e/summary.jsonl
 : >"$summary"
 
 if [[ ${E2E_ONLY:-} != harness-semantics ]]; then
-  bash tests/rig/rig.sh up
+  if [[ -n ${E2E_RIG_JSON:-} ]]; then
+    [[ -f $E2E_RIG_JSON ]] || { echo "e2e: E2E_RIG_JSON=$E2E_RIG_JSON does not exist" >&2; exit 1; }
+    echo "e2e: using the rig in $E2E_RIG_JSON (not bringing one up)"
+  else
+    bash tests/rig/rig.sh up
+  fi
 fi
 
 # The local S3 endpoint for the data scenarios (the same test-only install tests/data/run.sh makes).
@@ -22,18 +31,23 @@ if [[ ! -e node_modules/fauxqs/dist/app.js && ! -e tmp/data-deps/node_modules/fa
     echo "e2e: could not install fauxqs; the data scenarios will be reported as not run" >&2
 fi
 
+LOCAL=tests/e2e/scenarios/local-stack.test.ts
 files=()
+local_files=()
 if [[ -n ${E2E_ONLY:-} ]]; then
-  files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts")
+  if [[ tests/e2e/scenarios/${E2E_ONLY}.test.ts == "$LOCAL" ]]; then local_files=("$LOCAL"); else files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts"); fi
 else
   for f in tests/e2e/scenarios/*.test.ts; do
-    [[ $f == */harness-semantics.test.ts ]] || files+=("$f")
+    [[ $f == */harness-semantics.test.ts || $f == "$LOCAL" ]] || files+=("$f")
   done
+  local_files=("$LOCAL")
 fi
 
 # The rig is shared with the other real-host suites: hold the tests lock while e2e uses it.
-exec 8>/run/rh-rig.tests.lock
-flock -w 1800 8 || { echo "e2e: another suite holds /run/rh-rig.tests.lock" >&2; exit 1; }
+if [[ -z ${E2E_ONLY:-} || ${#files[@]} -gt 0 ]]; then
+  exec 8>/run/rh-rig.tests.lock
+  flock -w 1800 8 || { echo "e2e: another suite holds /run/rh-rig.tests.lock" >&2; exit 1; }
+fi
 
 rc=0
 # The harness's own self-test first, on its own (node's runner orders files itself): if the
@@ -41,8 +55,20 @@ rc=0
 if [[ -z ${E2E_ONLY:-} ]]; then
   E2E_SUMMARY=$summary timeout 300 node --import tsx --test --test-reporter=spec tests/e2e/scenarios/harness-semantics.test.ts || rc=$?
 fi
-if ((rc == 0)); then
+harness_ok=$((rc == 0))
+if ((harness_ok && ${#files[@]} > 0)); then
   E2E_SUMMARY=$summary timeout 1200 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
+fi
+# The local stack: after the rig scenarios (never at the same time as another e2e scenario), under
+# the lock for this machine's port 8080 and `demo-*` containers (another checkout's e2e run).
+if ((harness_ok && ${#local_files[@]} > 0)); then
+  exec 7>/run/rh-local-stack.lock
+  if flock -w 900 7; then
+    E2E_SUMMARY=$summary timeout 600 node --import tsx --test --test-reporter=spec "${local_files[@]}" || rc=$?
+  else
+    echo "e2e: another run holds /run/rh-local-stack.lock" >&2
+    rc=1
+  fi
 fi
 
 # Leave the shared rig's hosts without the e2e firewall (other suites probe ports from outside).

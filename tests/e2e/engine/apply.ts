@@ -8,6 +8,7 @@ import { applyFirewall, bootHost, markBooting, rigHost, wipeHost, type FirewallR
 import { isPlainAsset, type PlainAsset } from "./values";
 import type { ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
+import { buildImage, type ImageInputs } from "./docker";
 
 export type Phase = "create" | "update" | "delete";
 
@@ -71,6 +72,7 @@ export const SUPPORTED_TYPES = [
   "aws:iam/user:User",
   "aws:iam/accessKey:AccessKey",
   "aws:iam/userPolicy:UserPolicy",
+  "docker:index/image:Image",
 ];
 
 export function isSupported(type: string, custom: boolean): boolean {
@@ -106,6 +108,8 @@ export async function applyStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: R
       return recordStep(ctx, phase, r, olds, news);
     case "hcloud:index/serverNetwork:ServerNetwork":
       return serverNetworkStep(ctx, phase, r, olds, news);
+    case "docker:index/image:Image":
+      return imageStep(ctx, phase, r, olds, news);
     default:
       if (t.startsWith("aws:")) return awsStep(ctx, phase, r, olds, news);
       if (SUPPORTED_TYPES.includes(t)) return recordStep(ctx, phase, r, olds, news);
@@ -181,6 +185,25 @@ async function commandStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resour
   }
   // The provider trims one trailing newline from stdout and stderr.
   return { id, outputs: { ...news, stdout: res.stdout.replace(/\n$/, ""), stderr: res.stderr.replace(/\n$/, "") } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker.Image -> this machine's Docker engine (engine/docker.ts buildImage)
+
+async function imageStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
+  const now = Date.now();
+  if (phase === "delete") {
+    // "This resource does not delete tags, locally or remotely, when destroyed." (docker.Image docs)
+    ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", start: now, end: now, ok: true, detail: "docker.Image delete: tags are kept (provider semantics)" });
+    return { id: olds?.id ?? r.id ?? "", outputs: {} };
+  }
+  const inputs = news as ImageInputs;
+  ctx.log(`--- ${phase} ${r.name}: docker build ${inputs.imageName ?? ""} on this machine's engine${inputs.skipPush ? " (no push)" : ", push"}`);
+  const res = await buildImage(inputs, process.cwd(), (c) => ctx.log(c.replace(/\n$/, "")));
+  ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "command", target: "local", detail: res.commands.join(" && "), start: now, end: Date.now(), ok: res.ok });
+  if (!res.ok) throw new StepError(`${r.name}: docker build/push of ${inputs.imageName ?? "?"} failed: running ${JSON.stringify(res.commands.join(" && "))}:\n${res.log.split("\n").slice(-40).join("\n")}`);
+  const id = String(res.outputs.repoDigest ?? "");
+  return { id: phase === "create" ? `${String(inputs.imageName)}-${id.replace(/^.*sha256:/, "").slice(0, 12)}` : (olds?.id ?? r.id ?? id), outputs: res.outputs };
 }
 
 function randomHex(): string {

@@ -10,7 +10,7 @@ import { deleteOrder, planStep, type StepOp } from "./plan";
 import { loadRigInfo, type RigInfo } from "./rig";
 import { loadState, saveState, type CapturedOptions, type ResourceState, type StackState } from "./state";
 import { plainValue } from "./values";
-import { getRegistryImage } from "./docker";
+import { getRegistryImage, withContextDigest } from "./docker";
 
 export interface Job {
   project: string;
@@ -212,7 +212,9 @@ async function main(): Promise<void> {
     handoff = undefined;
     if (!h || h.type !== args.type || h.name !== args.name) throw new Error(`harness: lost the registration options of ${args.name} [${args.type}] (SDK changed?)`);
     const secretInputs: string[] = [];
-    const inputs = (await plainValue(args.inputs, "", secretInputs)) as Record<string, unknown>;
+    let inputs = (await plainValue(args.inputs, "", secretInputs)) as Record<string, unknown>;
+    // docker.Image: the provider's Check adds the build context's hash (engine/docker.ts).
+    if (h.type === "docker:index/image:Image") inputs = withContextDigest(inputs, process.cwd());
     registrations.push({ urn: h.urn, type: h.type, name: h.name, custom: h.custom, inputs, secretInputs, options: h.options, at: Date.now() - t0 });
     const base: ResourceState = { urn: h.urn, type: h.type, name: h.name, custom: h.custom, id: "", inputs, outputs: {}, options: h.options, secretInputs };
     if (!h.custom || h.type === "pulumi:pulumi:Stack") {
