@@ -117,7 +117,7 @@ resolvers docker
   nameserver dns 127.0.0.11:53
   accepted_payload_size 8192
   resolve_retries 2
-  timeout resolve 1s
+  timeout resolve 500ms
   timeout retry 1s
   hold valid 1s
   hold obsolete 1s
@@ -705,8 +705,9 @@ proxy_cutover_locked() {
     fi
     sleep 0.2
   done
-  proxy_api "set server $backend/$idle state ready" >/dev/null
-  read -r addr op admin <<<"$(proxy_slot_state "$backend" "$idle")"
+  # One API round trip (each is a docker exec, ~90 ms): make IDLE ready and read its state back.
+  read -r addr op admin <<<"$(proxy_api "set server $backend/$idle state ready; show servers state $backend" |
+    awk -v s="$idle" '$4 == s { print $5, $6, $7; exit }')"
   # op 2 = running; maintenance bits (mask 0x23): 0x01 forced, 0x02 inherited, 0x20 resolution.
   # (0x04 "disabled in the config" stays set after `state ready` and does not stop traffic.)
   if [[ $op != 2 || $((admin & 0x23)) != 0 ]]; then
