@@ -96,6 +96,16 @@ async function get(path: string): Promise<{ status: number; body: string }> {
 function assertNoSecrets(r: UpResult, what: string): void {
   const text = `${r.log}\n${r.error ?? ""}\n${JSON.stringify(r.outputs)}\n${JSON.stringify(r.actions)}\n${JSON.stringify(r.steps)}\n${r.notes.join("\n")}`;
   for (const [name, value] of Object.entries(SECRETS)) assert.ok(!text.includes(value), `${what}: secret ${name} appears in the harness's log/outputs`);
+  // Inputs may carry them (the real engine keeps those encrypted in state), but only inputs the
+  // program marked secret.
+  for (const reg of r.registrations) {
+    for (const [key, v] of Object.entries(reg.inputs)) {
+      const json = JSON.stringify(v) ?? "";
+      const carries = Object.entries(SECRETS).filter(([, value]) => json.includes(value));
+      const marked = reg.secretInputs.some((p) => p === key || p.startsWith(`${key}.`) || p.startsWith(`${key}[`));
+      assert.ok(carries.length === 0 || marked, `${what}: ${reg.name} input ${key} carries ${carries.map(([n]) => n).join(", ")} but is not a secret`);
+    }
+  }
 }
 
 /** The released image id, from the harness state (docker.Image repoDigest of a local build). */
