@@ -69,7 +69,10 @@ export class Proxy extends pulumi.ComponentResource {
   constructor(name: string, args: ProxyArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("railhead:index:Proxy", name, {}, opts);
     const parent = { parent: this };
-    this.boot = hostCommand(args.host, `${name}/boot`, { create: proxyBootArgv(args.settings) }, parent);
+    // The proxy is shared by every service on the host: on delete (a destroy, or the host leaving the
+    // web roles) it goes only if no other service still routes through it, after this stack's own
+    // backend registrations (which depend on it) were removed.
+    this.boot = hostCommand(args.host, `${name}/boot`, { create: proxyBootArgv(args.settings), delete: ["proxy", "remove-if-unused"] }, parent);
     this.services = {};
     for (const svc of args.services) {
       const child = svc.primary ? `${name}/service` : `${name}/service-${svc.role}`;

@@ -29,6 +29,7 @@ RH_PROXY_CFG_DIR=/etc/railhead-proxy
 rh_register_command "proxy boot" "run the HAProxy container railhead-proxy (same spec twice: no change)"
 rh_register_command "proxy service add|remove" "register / remove a service's backend (host routing, a/b slots)"
 rh_register_command "proxy maintenance S on|off" "serve a 503 maintenance page for a service, or stop"
+rh_register_command "proxy remove-if-unused" "remove the proxy (and TLS front) once no service is registered"
 
 proxy_help() {
   cat <<'HELP'
@@ -39,6 +40,7 @@ Usage:
                            [--health-path /up] [--response-timeout 30]
   railhead-host proxy service remove SERVICE
   railhead-host proxy maintenance SERVICE on|off      (on: message on stdin, optional)
+  railhead-host proxy remove-if-unused
 
 boot      Ensures the HAProxy container railhead-proxy runs on the network with the rendered
           config. Same spec twice = no change; a changed image is pulled first, then the
@@ -52,6 +54,10 @@ service   add: a backend with two slots (a/b) whose servers are the release alia
           service's domains behind the Caddy TLS front.
           remove: unroutes the service at run time (no reload) and drops it from the rendered
           config (and its TLS site).
+remove-if-unused
+          Removes railhead-proxy and the TLS front when no service is registered on the host any
+          more (the proxy is shared by every service on a host; the last one out removes it, as
+          Kamal's `remove` of the last app does). With services left, changes nothing.
 maintenance
           on: the service answers 503 with an HTML page (message from stdin, default "Down for
           maintenance"); off: the live slot serves again. Survives a proxy restart.
@@ -626,6 +632,30 @@ proxy_service_remove_locked() {
   rh_log proxy "service $service removed"
 }
 
+proxy_remove_if_unused() {
+  [[ ${1:-} == -h || ${1:-} == --help ]] && { proxy_help; return 0; }
+  (($# == 0)) || rh_usage_fail "proxy remove-if-unused takes no arguments"
+  rh_require_docker
+  rh_with_lock proxy proxy_remove_if_unused_locked
+}
+
+proxy_remove_if_unused_locked() {
+  local left=() f c
+  for f in "$(rh_state_dir)"/proxy/services/*.conf; do
+    [[ -f $f ]] && left+=("$(basename "$f" .conf)")
+  done
+  if ((${#left[@]} > 0)); then
+    rh_log proxy "kept: still routing for ${left[*]}"
+    return 0
+  fi
+  for c in "$RH_TLS_CONTAINER" "$RH_PROXY_CONTAINER"; do
+    if docker container inspect "$c" >/dev/null 2>&1; then
+      docker rm -f "$c" >/dev/null || rh_fail proxy "could not remove $c" "docker rm -f $c"
+      rh_log proxy "removed $c: no service uses it any more"
+    fi
+  done
+}
+
 # ---------------------------------------------------------------- maintenance
 
 proxy_maintenance() {
@@ -833,6 +863,7 @@ cmd_proxy() {
       esac
       ;;
     maintenance) shift; proxy_maintenance "$@" ;;
+    remove-if-unused) shift; proxy_remove_if_unused "$@" ;;
     -h | --help | "") proxy_help ;;
     *) rh_usage_fail "unknown proxy subcommand '$1'" ;;
   esac

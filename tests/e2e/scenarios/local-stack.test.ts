@@ -13,7 +13,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { scenario } from "../summary";
@@ -25,6 +26,8 @@ const PORT = 8080;
 const SERVICE = "demo";
 /** The host tool's proxy container (shared by the services on a host). */
 const PROXY_CONTAINER = "railhead-proxy";
+// Where the host tool registers each service's backend on this machine (RAILHEAD_STATE_DIR default).
+const SERVICES_DIR = join(process.env.RAILHEAD_STATE_DIR ?? join(homedir(), ".railhead"), "proxy", "services");
 /** Litestream's file replica for this stack: <replica.path>/<service>/<stack> (litestream-config.ts). */
 const REPLICA_ROOT = "/var/lib/railhead-replicas";
 const REPLICA_DIRS = [REPLICA_ROOT, `${REPLICA_ROOT}/${SERVICE}`, `${REPLICA_ROOT}/${SERVICE}/${STACK}`];
@@ -183,12 +186,12 @@ test("local stack (Pulumi.local.yaml) on this machine's engine: up serves, idemp
         const r = await harness.destroy(spec());
         assertNoSecrets(r, "destroy");
         mustSucceed(r);
-        // The host's proxy (railhead-proxy) is shared by every service on a host: the program's
-        // proxy boot command has no delete and the host tool has no `proxy remove`, so a destroy
-        // removes only this service's backend (`proxy service remove demo`) and the proxy stays.
-        // Everything else the stack made must be gone.
-        const left = containerNames().filter((x) => made.containers.includes(x) && x !== PROXY_CONTAINER);
-        assert.deepEqual(left, [], "no app, job, migrate or accessory container the stack made is left");
+        // The host's proxy (railhead-proxy) is shared by every service on a host: a destroy removes
+        // this service's backend (`proxy service remove demo`), then the proxy itself when no other
+        // service on the host still routes through it (`proxy remove-if-unused`).
+        const others = existsSync(SERVICES_DIR) ? readdirSync(SERVICES_DIR).filter((f) => f.endsWith(".conf")) : [];
+        const left = containerNames().filter((x) => made.containers.includes(x) && (x !== PROXY_CONTAINER || others.length > 0));
+        assert.deepEqual(left, [], `no container the stack made is left (other services on this host's proxy: ${others.join(", ") || "none"})`);
         if (await portOpen(PORT)) {
           const u = await get("/up").catch((e: unknown) => ({ status: 0, body: String(e) }));
           assert.notEqual(u.status, 200, `the proxy still serves the destroyed app: GET /up -> ${u.status} ${u.body.slice(0, 200)}`);
@@ -203,7 +206,7 @@ test("local stack (Pulumi.local.yaml) on this machine's engine: up serves, idemp
       const d = await harness.destroy(spec());
       if (!d.ok) process.stdout.write(`# cleanup destroy failed: ${d.error}\n`);
     }
-    // Includes railhead-proxy when this run created it (a destroy keeps it, see above).
+    // Includes railhead-proxy when this run created it and the destroy kept it for another service.
     for (const c of containerNames().filter((x) => made.containers.includes(x))) sh("docker", ["rm", "-f", c]);
     cleanup(made, imageName);
     harness.forget(STACK);
