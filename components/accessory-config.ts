@@ -104,11 +104,12 @@ export function validateAccessories(
     }
     if (a.backup) {
       const ls = context.litestream;
-      if (!ls || !ls.enabled || ls.replica.type !== "file") {
+      // Dumps go where the SQLite replicas go: the file replica dir or the S3 bucket (same prefix).
+      if (!ls || !ls.enabled) {
         problems.push({
           path: keyPath(at("backup")),
-          message: "Postgres dumps go to the Litestream file replica target, and this stack has none (S3 upload of dumps is not implemented yet)",
-          example: "railhead:litestream: { replica: { type: file, path: /var/lib/railhead-replicas } }",
+          message: "Postgres dumps go to the Litestream replica target (a file dir or an S3 bucket), and this stack has no Litestream replica",
+          example: "railhead:litestream: { replica: { type: s3, bucket: my-backups, region: fsn1, endpoint: https://fsn1.your-objectstorage.com } }",
         });
       }
     }

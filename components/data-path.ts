@@ -14,7 +14,7 @@ import type { DeployConfig } from "./config";
 import { hostCommand, type HostHandle } from "./host-command";
 import { sqliteRoles, type LitestreamSettings } from "./litestream-config";
 import { LitestreamReplica, litestreamPrefix } from "./litestream-replica";
-import { drillCron } from "./litestream-render";
+import { drillCron, renderCredentialsEnv, renderLitestreamStdin } from "./litestream-render";
 
 export interface DataPathArgs {
   readonly config: DeployConfig;
@@ -58,6 +58,12 @@ export function defaultBucketName(service: string, stack: string): string {
   return `${service}-${stack}-litestream`.toLowerCase().replace(/[^a-z0-9.-]/g, "-").slice(0, 63);
 }
 
+/** The `drill postgres` arguments of a scheduled backup: the file replica dir, or the bucket (`--s3`, config on stdin). */
+export function backupDrillArgs(service: string, name: string, ls: LitestreamSettings, prefix: string): string[] {
+  const target = ls.replica.type === "file" ? ["--target", ls.replica.path] : ["--s3"];
+  return ["--service", service, "--name", name, ...target, "--prefix", prefix, "--dump"];
+}
+
 export function dataPath(args: DataPathArgs): DataPath {
   const { config: cfg, hosts, secrets } = args;
   const protect = protectData(cfg.stack);
@@ -76,21 +82,6 @@ export function dataPath(args: DataPathArgs): DataPath {
     const acc = new Accessory(name, { service: cfg.service, host: handle(a.host), config: a, secrets, network, protect: a.protect ?? protect }, { ...parent, dependsOn: args.hostReady?.[a.host] ?? [] });
     accessories[name] = acc;
     ready.push(...acc.ready);
-    if (a.backup) {
-      // validateAccessories reports a backup without a file replica before anything is registered.
-      if (!ls || ls.replica.type !== "file") throw new Error(`accessory ${name}: backup needs a file replica (config validation should have caught this)`);
-      const target = ls.replica.path;
-      const prefix = litestreamPrefix(ls, cfg.service, cfg.stack);
-      hostCommand(
-        handle(a.host),
-        `${cfg.service}-${name}/backup`,
-        {
-          create: ["drill", "schedule", "--service", cfg.service, "--kind", "postgres", "--id", name, "--cron", drillCron(a.backup.schedule, `${cfg.service}/${cfg.stack}/${name}`), "--", "--service", cfg.service, "--name", name, "--target", target, "--prefix", prefix, "--dump"],
-          delete: ["drill", "unschedule", "--service", cfg.service, "--kind", "postgres", "--id", name],
-        },
-        { parent: acc, dependsOn: acc.ready },
-      );
-    }
   }
 
   const roleEnv: Record<string, Record<string, pulumi.Output<string>>> = {};
@@ -138,6 +129,34 @@ export function dataPath(args: DataPathArgs): DataPath {
       parent,
     );
     ready.push(...litestream.ready);
+    // Postgres backups: pg-dump + restore drill on a schedule, to the same replica target and
+    // per-stack prefix. For S3 the host keeps the same stdin document as `litestream replicate`
+    // (YAML, separator, credentials env) for the cron run; the credentials are never in argv.
+    const lsStdin = credentials
+      ? pulumi.secret(
+          pulumi
+            .all([litestream.configYml, credentials.accessKeyId, credentials.secretAccessKey])
+            .apply(([yml, accessKeyId, secretAccessKey]) => renderLitestreamStdin(yml, renderCredentialsEnv({ accessKeyId, secretAccessKey }))),
+        )
+      : undefined;
+    for (const [name, a] of Object.entries(cfg.accessories)) {
+      if (!a.backup) continue;
+      const acc = accessories[name];
+      hostCommand(
+        handle(a.host),
+        `${cfg.service}-${name}/backup`,
+        {
+          create: ["drill", "schedule", "--service", cfg.service, "--kind", "postgres", "--id", name, "--cron", drillCron(a.backup.schedule, `${cfg.service}/${cfg.stack}/${name}`), "--", ...backupDrillArgs(cfg.service, name, ls, prefix)],
+          delete: ["drill", "unschedule", "--service", cfg.service, "--kind", "postgres", "--id", name],
+          ...(lsStdin ? { stdin: lsStdin } : {}),
+        },
+        { parent: acc, dependsOn: [...acc.ready, ...(bucket?.ready ?? [])] },
+      );
+    }
+  } else {
+    // validateAccessories reports a backup without a Litestream replica before anything is registered.
+    const missing = Object.entries(cfg.accessories).find(([, a]) => a.backup);
+    if (missing) throw new Error(`accessory ${missing[0]}: backup needs the Litestream replica (config validation should have caught this)`);
   }
   return { accessories, litestream, bucket, ready, roleEnv, roleVolumes, protect };
 }

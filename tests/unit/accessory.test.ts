@@ -15,7 +15,20 @@ import type { DataPath } from "../../components/data-path";
 const fx = loadStackFile("production");
 let rec: Recorder;
 let dp: DataPath;
-const boots = (): Registration[] => rec.registrations.filter((r) => r.type.startsWith("command:") && r.name.endsWith("/boot"));
+/** A second stack in the same runtime (service "pgb"): Postgres backup to the Litestream S3 bucket. */
+const bx = loadStackFile("production", {
+  override: {
+    "railhead:service": "pgb",
+    "railhead:litestream": {
+      storage: "/rails/storage",
+      databases: ["production.sqlite3"],
+      roles: ["job"],
+      replica: { type: "s3", bucket: "pgb-backups", createBucket: false, region: "fsn1", endpoint: "https://fsn1.your-objectstorage.com", accessKeyId: ["LITESTREAM_ACCESS_KEY_ID"], secretAccessKey: ["LITESTREAM_SECRET_ACCESS_KEY"] },
+    },
+    "railhead:accessories": { db: { preset: "postgres", host: "db-1", port: 5432, password: ["POSTGRES_PASSWORD"], backup: { schedule: "daily" } } },
+  },
+});
+const boots = (): Registration[] => rec.registrations.filter((r) => r.type.startsWith("command:") && r.name.startsWith("demo-") && r.name.endsWith("/boot"));
 const one = (name: string): Registration => {
   const found = rec.registrations.filter((r) => r.name === name);
   assert.equal(found.length, 1, `one registration named ${name}`);
@@ -28,6 +41,8 @@ before(async () => {
   const { dataPath } = await import("../../components/data-path");
   const { config, secrets } = loadConfig(fx.raw);
   dp = dataPath({ config, hosts: fakeHosts(config.hosts), secrets, appImage: config.image });
+  const b = loadConfig(bx.raw);
+  dataPath({ config: b.config, hosts: fakeHosts(b.config.hosts), secrets: b.secrets, appImage: b.config.image });
   await settle();
 });
 
@@ -146,7 +161,7 @@ test("config: secrets named must exist; a role on another host needs the accesso
   assert.match(problems[1].message, /roles web run on other hosts than "db-1"/);
 });
 
-test("config: a Postgres backup needs the file replica target; roles named must exist", () => {
+test("config: a Postgres backup needs a Litestream replica, file or S3; roles named must exist", () => {
   const problems: Array<{ path: string; message: string }> = [];
   const roles = [{ name: "web", hosts: ["db-1"], options: {}, env: { clear: {}, secret: [] }, stopTimeout: 10 }];
   const db = { preset: "postgres" as const, host: "db-1", password: "PG", roles: ["web", "worker"], backup: { schedule: "daily" }, publicBind: false, env: { clear: {}, secret: [] }, volumes: [], options: {}, purgeOnDelete: false, appendonly: true };
@@ -155,9 +170,40 @@ test("config: a Postgres backup needs the file replica target; roles named must 
     problems.map((p) => p.path),
     ["railhead:accessories.db.backup", "railhead:accessories.db.roles.1"],
   );
+  assert.match(problems[0].message, /no Litestream replica/);
   assert.match(problems[1].message, /unknown role "worker"/);
-  const ok: typeof problems = [];
-  const litestream = { enabled: true, replica: { type: "file" as const, path: "/var/lib/railhead-replicas" } } as unknown as LitestreamConfig;
-  validateAccessories({ db: { ...db, roles: ["web"] } }, ["db-1"], new Set(["PG"]), ok, (p) => `railhead:${p.join(".")}`, { roles, litestream });
-  assert.deepEqual(ok, []);
+  const disabled = { enabled: false, replica: { type: "file" as const, path: "/var/lib/railhead-replicas" } } as unknown as LitestreamConfig;
+  const off: typeof problems = [];
+  validateAccessories({ db: { ...db, roles: ["web"] } }, ["db-1"], new Set(["PG"]), off, (p) => `railhead:${p.join(".")}`, { roles, litestream: disabled });
+  assert.deepEqual(off.map((p) => p.path), ["railhead:accessories.db.backup"], "a disabled Litestream is no target");
+  for (const replica of [{ type: "file", path: "/var/lib/railhead-replicas" }, { type: "s3", bucket: "b", region: "fsn1", endpoint: "https://fsn1.your-objectstorage.com" }]) {
+    const ok: typeof problems = [];
+    const litestream = { enabled: true, replica } as unknown as LitestreamConfig;
+    validateAccessories({ db: { ...db, roles: ["web"] } }, ["db-1"], new Set(["PG"]), ok, (p) => `railhead:${p.join(".")}`, { roles, litestream });
+    assert.deepEqual(ok, [], `backup works with a ${replica.type} replica`);
+  }
+});
+
+test("backup to S3: the schedule runs pg-dump/drill --s3; the bucket config and credentials go on stdin only", () => {
+  const backup = one("pgb-db/backup");
+  const create = String(backup.inputs.create);
+  assert.match(create, / drill schedule --service pgb --kind postgres --id db --cron '\d+ \d+ \* \* \*' -- --service pgb --name db --s3 --prefix pgb\/production --dump$/);
+  assert.doesNotMatch(create, /--target/);
+  assert.match(String(backup.inputs.delete), / drill unschedule --service pgb --kind postgres --id db$/);
+  assert.ok(isSecretWire(backup.wire.stdin), "stdin is a secret");
+  const stdin = String(backup.inputs.stdin);
+  // The same document as `litestream replicate`: YAML (bucket, prefix, endpoint), separator, credentials env.
+  const replicate = rec.registrations.find((r) => r.name === "pgb-litestream/replicate");
+  assert.ok(replicate, "the replicator is registered");
+  assert.equal(stdin, String(replicate.inputs.stdin), "the schedule gets the replicator's stdin document");
+  assert.match(stdin, /type: s3\n {8}bucket: "pgb-backups"\n {8}path: "pgb\/production\/production\.sqlite3"/);
+  assert.match(stdin, /endpoint: "https:\/\/fsn1\.your-objectstorage\.com"\n {8}force-path-style: true/);
+  assert.match(stdin, new RegExp(`### railhead:env ###\nLITESTREAM_ACCESS_KEY_ID=${canary("LITESTREAM_ACCESS_KEY_ID")}\nLITESTREAM_SECRET_ACCESS_KEY=${canary("LITESTREAM_SECRET_ACCESS_KEY")}\n$`));
+  for (const k of ["create", "delete"]) assert.doesNotMatch(JSON.stringify(backup.wire[k]), /CANARY-/, `no secret in ${k}`);
+});
+
+test("backup to a file replica: the schedule runs pg-dump/drill --target DIR, no stdin", async () => {
+  const { backupDrillArgs } = await import("../../components/data-path");
+  const ls = { replica: { type: "file", path: "/var/lib/railhead-replicas" } } as unknown as Parameters<typeof backupDrillArgs>[2];
+  assert.deepEqual(backupDrillArgs("demo", "db", ls, "demo/production"), ["--service", "demo", "--name", "db", "--target", "/var/lib/railhead-replicas", "--prefix", "demo/production", "--dump"]);
 });

@@ -14,7 +14,7 @@ LS_SEPARATOR='### railhead:env ###'
 
 rh_register_command "litestream replicate|restore" "SQLite replication: one replicator per host, restore-if-missing"
 rh_register_command "drill sqlite|postgres" "backup drill: restore the newest backup and compare (schedule: cron)"
-rh_register_command "pg-dump" "pg_dump -Fc of a Postgres accessory to the replica target"
+rh_register_command "pg-dump" "pg_dump -Fc of a Postgres accessory to the replica target (file or S3)"
 
 litestream_usage() {
   cat <<'EOF'
@@ -42,7 +42,7 @@ EOF
 drill_usage() {
   cat <<'EOF'
 Usage: railhead-host drill sqlite   --service S --volume V --image IMG --sqlite-image IMG [--uid 1000] [--tables 3] [--tolerance 1] [< stdin]
-       railhead-host drill postgres --service S --name N --target DIR [--prefix P] [--dump] [--tables 3] [--tolerance 1]
+       railhead-host drill postgres --service S --name N --target DIR|--s3 [--prefix P] [--dump] [--tables 3] [--tolerance 1] [< stdin]
        railhead-host drill schedule --service S --cron "M H * * *" --kind sqlite|postgres [--id ID] -- DRILL-ARGS...
        railhead-host drill unschedule --service S --kind sqlite|postgres [--id ID]
 
@@ -52,8 +52,10 @@ sqlite: restores the newest replica of each database into a scratch volume, runs
   --sqlite-image: an image with the sqlite3 CLI (or python3), e.g. the app image.
 postgres: (with --dump: first runs pg-dump) restores the newest dump from `pg-dump` into a
   scratch database in the running accessory, compares the row counts of the largest tables with the live database, drops it.
+  --s3: the dump comes from the bucket (stdin or the stored config, as for pg-dump --s3).
 schedule: installs a cron entry (user crontab) that runs the drill and logs to the state dir;
-  --id tells apart several entries of one kind (default: the kind).
+  --id tells apart several entries of one kind (default: the kind). For a postgres drill with --s3,
+  stdin (the litestream document) is stored for the cron run, which gets no stdin.
   Cron, not a systemd timer: it needs no root, and Ubuntu's cloud images ship it. A host without
   crontab gets a warning and no schedule (the deploy goes on).
 --tolerance: percent of rows the restored copy may lag the live database (default 1; at least 10 rows).
@@ -63,10 +65,16 @@ EOF
 pg_dump_usage() {
   cat <<'EOF'
 Usage: railhead-host pg-dump --service S --name N --target DIR [--prefix P] [--keep 7]
+       railhead-host pg-dump --service S --name N --s3 [--prefix P] [--keep 7] [< stdin]
 
 Dumps the Postgres accessory <service>-<name> (pg_dump -Fc, as its POSTGRES_USER, of POSTGRES_DB)
-to DIR/<prefix>/postgres/<name>/<UTC time>.dump on the host (the file replica target), keeping the
-newest --keep dumps.
+to <prefix>/postgres/<name>/<UTC time>.dump, keeping the newest --keep dumps:
+--target DIR: under DIR on the host (the file replica target).
+--s3: in the bucket of the Litestream S3 replica. stdin: the same document as `litestream
+  replicate` (litestream.yml, the separator line, the credentials env); without stdin the one
+  stored by an earlier --s3 run is used (state dir, env 0600). The host's curl (--aws-sigv4) does
+  the transfers; the credentials reach it through a config on a pipe, never its arguments.
+  Path-style URLs for endpoints with force-path-style (the default for an endpoint).
 EOF
 }
 
@@ -372,26 +380,30 @@ drill_sqlite() {
 }
 
 pg_dump_run() {
-  local service="" name="" target="" prefix="" keep=7
+  local service="" name="" target="" prefix="" keep=7 s3=0
   while [[ $# -gt 0 ]]; do
     case $1 in
       --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
       --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
       --target) rh_need_arg "$1" "$#"; target=$2; shift 2 ;;
+      --s3) s3=1; shift ;;
       --prefix) rh_need_arg "$1" "$#"; prefix=$2; shift 2 ;;
       --keep) rh_need_arg "$1" "$#"; keep=$2; shift 2 ;;
       -h | --help) pg_dump_usage; return 0 ;;
       *) rh_usage_fail "unknown option \"$1\" for pg-dump" ;;
     esac
   done
-  [[ -n $service && -n $name && $target == /* ]] || rh_usage_fail "pg-dump needs --service, --name and an absolute --target"
+  [[ -n $service && -n $name ]] || rh_usage_fail "pg-dump needs --service and --name"
+  [[ ($s3 == 1 && -z $target) || ($s3 == 0 && $target == /*) ]] || rh_usage_fail "pg-dump needs either an absolute --target or --s3"
   [[ $keep =~ ^[1-9][0-9]*$ ]] || rh_usage_fail "--keep must be a positive number"
   local container="$service-$name" step="pg-dump $service-$name" started=$SECONDS
+  if [[ $s3 == 1 ]]; then pg_s3_load "$service" "$name" "$step"; fi
   dp_container_running "$container" || rh_fail "$step" "$container is not running" "railhead-host accessory boot ..."
   local image dest stamp
   image=$(docker container inspect -f '{{.Config.Image}}' "$container")
   dest="${prefix:-$service}/postgres/$name"
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  if [[ $s3 == 1 ]]; then pg_dump_s3 "$container" "$dest" "$stamp" "$keep" "$step"; return; fi
   # The dump streams from the accessory into a one-shot container that owns the target mount:
   # the deploy user need not be able to write the replica directory.
   local err rc_dump rc_store
@@ -413,11 +425,115 @@ pg_dump_run() {
   rh_log "$step" "dumped to $target/$dest/$stamp.dump in $((SECONDS - started))s"
 }
 
+# ---- Postgres dumps in the S3 replica bucket --------------------------------------------------
+# The config is the Litestream stdin document (its first s3 replica: bucket, region, endpoint,
+# force-path-style; the credentials env), kept under the state dir per accessory for the cron
+# run. Transfers use the host's curl with --aws-sigv4 (curl >= 7.75; Debian bookworm has 7.88,
+# which signs a given x-amz-content-sha256 header as the payload hash, as S3 requires).
+
+PG_S3_DIR="" PG_S3_BUCKET="" PG_S3_REGION="" PG_S3_ENDPOINT="" PG_S3_PATHSTYLE=""
+PG_S3_EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+pg_s3_dir() { printf '%s/pg-dump/%s-%s' "$(rh_state_dir)" "$1" "$2"; }
+
+# A field of the first `type: s3` replica in litestream.yml (as litestream-render.ts writes it).
+pg_s3_field() { # yml key
+  awk -v k="$2" '/^        type: s3$/ { f = 1; next } f && /^      - name: / { exit } f && $1 == k":" { v = $0; sub(/^[^:]*: /, "", v); gsub(/^"|"$/, "", v); print v; exit }' "$1"
+}
+
+# Takes stdin (or the stored config) and sets PG_S3_*; fails when there is no s3 replica.
+pg_s3_load() { # service name step
+  local dir
+  dir=$(pg_s3_dir "$1" "$2")
+  ls_take_stdin "$dir" || [[ -f $dir/litestream.yml ]] || rh_fail "$3" "no S3 config on stdin and none stored" "send the litestream document on stdin (litestream.yml, '$LS_SEPARATOR', the credentials env)"
+  command -v curl >/dev/null 2>&1 || rh_fail "$3" "this host has no curl (needed for the S3 upload)" "apt-get install curl"
+  PG_S3_DIR=$dir
+  PG_S3_BUCKET=$(pg_s3_field "$dir/litestream.yml" bucket)
+  PG_S3_REGION=$(pg_s3_field "$dir/litestream.yml" region)
+  PG_S3_ENDPOINT=$(pg_s3_field "$dir/litestream.yml" endpoint)
+  PG_S3_PATHSTYLE=$(pg_s3_field "$dir/litestream.yml" force-path-style)
+  [[ -n $PG_S3_BUCKET && -n $PG_S3_REGION ]] || rh_fail "$3" "the stored litestream.yml has no s3 replica (bucket, region)" "use --target DIR for a file replica"
+  [[ -z $PG_S3_ENDPOINT || $PG_S3_ENDPOINT =~ ^https?://[^/]+/?$ ]] || rh_fail "$3" "unsupported endpoint \"$PG_S3_ENDPOINT\"" "an endpoint is scheme://host[:port]"
+}
+
+# The bucket's base URL: path-style for an endpoint with force-path-style, else virtual-hosted.
+pg_s3_base() {
+  local ep=${PG_S3_ENDPOINT%/}
+  [[ -n $ep ]] || ep="https://s3.$PG_S3_REGION.amazonaws.com"
+  if [[ $PG_S3_PATHSTYLE == true ]]; then printf '%s/%s' "$ep" "$PG_S3_BUCKET"; else printf '%s://%s.%s' "${ep%%://*}" "$PG_S3_BUCKET" "${ep#*://}"; fi
+}
+
+# Percent-encodes for a query value (RFC 3986 unreserved kept), as SigV4 expects.
+pg_s3_qenc() {
+  local s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in [A-Za-z0-9._~-]) out+=$c ;; *) out+=$(printf '%%%02X' "'$c") ;; esac
+  done
+  printf '%s' "$out"
+}
+
+# The curl config with the credentials (user = "ID:SECRET"), printed into a pipe for -K.
+pg_s3_auth() {
+  local k v id="" secret="" u
+  while IFS='=' read -r k v; do
+    case $k in
+      LITESTREAM_ACCESS_KEY_ID | AWS_ACCESS_KEY_ID) id=$v ;;
+      LITESTREAM_SECRET_ACCESS_KEY | AWS_SECRET_ACCESS_KEY) secret=$v ;;
+    esac
+  done <"$PG_S3_DIR/env"
+  u="$id:$secret"
+  u=${u//\\/\\\\}
+  u=${u//\"/\\\"}
+  printf 'user = "%s"\n' "$u"
+}
+
+# curl with SigV4; extra curl arguments, then the URL last.
+pg_s3_curl() { # curl-args... url
+  curl -sS --fail --retry 3 --connect-timeout 10 --aws-sigv4 "aws:amz:$PG_S3_REGION:s3" -K <(pg_s3_auth) "$@"
+}
+
+# Keys under a prefix (ListObjectsV2; one page: pg-dump keeps only --keep dumps there).
+pg_s3_list() { # prefix
+  local base out
+  base=$(pg_s3_base)
+  [[ $PG_S3_PATHSTYLE == true ]] || base+=/
+  out=$(pg_s3_curl -H "x-amz-content-sha256: $PG_S3_EMPTY_SHA" "$base?list-type=2&prefix=$(pg_s3_qenc "$1")") || return 1
+  grep -o '<Key>[^<]*</Key>' <<<"$out" | sed 's/^<Key>//; s/<\/Key>$//' || true
+}
+
+pg_dump_s3() { # container dest stamp keep step
+  local container=$1 dest=$2 stamp=$3 keep=$4 step=$5 started=$SECONDS file err sha key
+  file=$(umask 077 && mktemp "$PG_S3_DIR/dump.XXXXXX")
+  err=$(mktemp)
+  # shellcheck disable=SC2016 # expanded in the container
+  if ! docker exec "$container" sh -c 'pg_dump -Fc -U "$POSTGRES_USER" "${POSTGRES_DB:-$POSTGRES_USER}"' >"$file" 2>"$err"; then
+    sed 's/^/    /' "$err" >&2
+    rm -f "$file" "$err"
+    rh_fail "$step" "pg_dump failed" "read the lines above; docker logs $container"
+  fi
+  sha=$(sha256sum "$file" | cut -d' ' -f1)
+  key="$dest/$stamp.dump"
+  if ! pg_s3_curl -o /dev/null -T "$file" -H "x-amz-content-sha256: $sha" "$(pg_s3_base)/$key" 2>"$err"; then
+    sed 's/^/    /' "$err" >&2
+    rm -f "$file" "$err"
+    rh_fail "$step" "uploading the dump to s3://$PG_S3_BUCKET/$key failed" "check the endpoint, the bucket and the credentials"
+  fi
+  rm -f "$file" "$err"
+  local old
+  while IFS= read -r old; do
+    [[ -n $old ]] || continue
+    pg_s3_curl -o /dev/null -X DELETE -H "x-amz-content-sha256: $PG_S3_EMPTY_SHA" "$(pg_s3_base)/$old" || rh_warn "$step" "could not delete the old dump $old"
+  done < <(pg_s3_list "$dest/" | grep '\.dump$' | sort | head -n -"$keep")
+  rh_log "$step" "dumped to s3://$PG_S3_BUCKET/$key in $((SECONDS - started))s"
+}
+
 drill_postgres() {
-  local service="" name="" target="" prefix="" tables=3 tol=1 dump=0
+  local service="" name="" target="" prefix="" tables=3 tol=1 dump=0 s3=0
   while [[ $# -gt 0 ]]; do
     case $1 in
       --dump) dump=1; shift ;;
+      --s3) s3=1; shift ;;
       --service) rh_need_arg "$1" "$#"; service=$2; shift 2 ;;
       --name) rh_need_arg "$1" "$#"; name=$2; shift 2 ;;
       --target) rh_need_arg "$1" "$#"; target=$2; shift 2 ;;
@@ -428,23 +544,39 @@ drill_postgres() {
       *) rh_usage_fail "unknown option \"$1\" for drill postgres" ;;
     esac
   done
-  [[ -n $service && -n $name && $target == /* ]] || rh_usage_fail "drill postgres needs --service, --name and an absolute --target"
-  local container="$service-$name" step="drill $service-$name" started=$SECONDS work image dest scratch
+  [[ -n $service && -n $name ]] || rh_usage_fail "drill postgres needs --service and --name"
+  [[ ($s3 == 1 && -z $target) || ($s3 == 0 && $target == /*) ]] || rh_usage_fail "drill postgres needs either an absolute --target or --s3"
+  local container="$service-$name" step="drill $service-$name" started=$SECONDS work image dest scratch where
+  if [[ $s3 == 1 ]]; then pg_s3_load "$service" "$name" "$step"; fi
   dp_container_running "$container" || rh_fail "$step" "$container is not running" "railhead-host accessory boot ..."
-  if [[ $dump == 1 ]]; then pg_dump_run --service "$service" --name "$name" --target "$target" ${prefix:+--prefix "$prefix"}; fi
+  # pg-dump --s3 reads no stdin now: drill has stored it (or it was stored before).
+  if [[ $dump == 1 && $s3 == 1 ]]; then pg_dump_run --service "$service" --name "$name" --s3 ${prefix:+--prefix "$prefix"} </dev/null; fi
+  if [[ $dump == 1 && $s3 == 0 ]]; then pg_dump_run --service "$service" --name "$name" --target "$target" ${prefix:+--prefix "$prefix"}; fi
   image=$(docker container inspect -f '{{.Config.Image}}' "$container")
   dest="${prefix:-$service}/postgres/$name"
   scratch="railhead_drill_$$"
-  work=$(mktemp -d)
+  work=$(umask 077 && mktemp -d)
   # shellcheck disable=SC2064
   trap "docker exec '$container' sh -c 'dropdb -U \"\$POSTGRES_USER\" --if-exists $scratch' >/dev/null 2>&1; rm -rf '$work'" EXIT
   local newest
-  newest=$(docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint sh "$image" -c 'ls -1 "/target/$1"/*.dump 2>/dev/null | sort | tail -n 1' ls "$dest")
-  [[ -n $newest ]] || rh_fail "$step" "no dump under $target/$dest" "railhead-host pg-dump --service $service --name $name --target $target"
+  if [[ $s3 == 1 ]]; then
+    where="s3://$PG_S3_BUCKET/$dest"
+    local keys
+    keys=$(pg_s3_list "$dest/") || rh_fail "$step" "listing $where failed" "check the endpoint, the bucket and the credentials"
+    newest=$(grep '\.dump$' <<<"$keys" | sort | tail -n 1 || true)
+  else
+    where="$target/$dest"
+    newest=$(docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint sh "$image" -c 'ls -1 "/target/$1"/*.dump 2>/dev/null | sort | tail -n 1' ls "$dest")
+  fi
+  [[ -n $newest ]] || rh_fail "$step" "no dump under $where" "railhead-host pg-dump --service $service --name $name ${target:+--target $target}${target:---s3}"
   rh_log "$step" "restoring ${newest##*/} into scratch database $scratch"
+  if [[ $s3 == 1 ]]; then
+    pg_s3_curl -o "$work/dump" -H "x-amz-content-sha256: $PG_S3_EMPTY_SHA" "$(pg_s3_base)/$newest" 2>"$work/get.log" ||
+      rh_fail "$step" "downloading s3://$PG_S3_BUCKET/$newest failed: $(tr '\n' ' ' <"$work/get.log")" "check the endpoint, the bucket and the credentials"
+  fi
   docker exec "$container" sh -c "createdb -U \"\$POSTGRES_USER\" $scratch"
   local failed=0
-  if ! docker run --rm --user 0 --network none --volume "$target:/target:ro" --entrypoint cat "$image" "$newest" |
+  if ! pg_dump_read "$s3" "$work/dump" "$target" "$image" "$newest" |
     docker exec -i "$container" sh -c "pg_restore --no-owner --exit-on-error -U \"\$POSTGRES_USER\" -d $scratch" >"$work/restore.log" 2>&1; then
     printf '  pg_restore FAIL: %s\n' "$(tail -n 3 "$work/restore.log" | tr '\n' ' ')"
     failed=1
@@ -455,8 +587,13 @@ drill_postgres() {
     docker exec "$container" sh -c "psql -qAt -U \"\$POSTGRES_USER\" -d $scratch -c \"$q\"" >"$work/restored"
     drill_compare "${newest##*/}" "$tables" "$tol" "$work/restored" "$work/live" || failed=1
   fi
-  [[ $failed == 0 ]] || rh_fail "$step" "postgres drill FAILED after $((SECONDS - started))s (report above)" "inspect the dumps under $target/$dest"
+  [[ $failed == 0 ]] || rh_fail "$step" "postgres drill FAILED after $((SECONDS - started))s (report above)" "inspect the dumps under $where"
   rh_log "$step" "postgres drill passed in $((SECONDS - started))s"
+}
+
+# Prints the dump: the downloaded file (s3) or the file under the target (read by a container).
+pg_dump_read() { # s3 file target image path
+  if [[ $1 == 1 ]]; then cat "$2"; else docker run --rm --user 0 --network none --volume "$3:/target:ro" --entrypoint cat "$4" "$5"; fi
 }
 
 # ---- schedule -------------------------------------------------------------------------------
@@ -477,6 +614,16 @@ drill_schedule() {
   [[ -n $service && -n $cron && $# -gt 0 ]] || rh_usage_fail "drill schedule needs --service, --cron, --kind and the drill arguments after --"
   [[ $kind == sqlite || $kind == postgres ]] || rh_usage_fail "--kind must be sqlite or postgres"
   [[ $cron =~ ^[0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,-]+\ [0-9*/,a-zA-Z-]+\ [0-9*/,a-zA-Z-]+$ ]] || rh_usage_fail "--cron must be a 5-field cron expression"
+  if [[ $kind == postgres ]] && printf '%s\n' "$@" | grep -qx -- --s3; then
+    # The cron run gets no stdin: keep the S3 config where pg-dump/drill --s3 look for it.
+    local a prev="" pg_name=""
+    for a in "$@"; do
+      [[ $prev == --name ]] && pg_name=$a
+      prev=$a
+    done
+    [[ -n $pg_name ]] || rh_usage_fail "drill schedule --kind postgres needs --name in the drill arguments"
+    pg_s3_load "$service" "$pg_name" "drill $service"
+  fi
   if ! command -v crontab >/dev/null 2>&1; then
     # A deploy must not fail for want of cron; say loudly that nothing is scheduled.
     rh_warn "drill $service" "this host has no crontab, so the $kind drill is NOT scheduled; install cron (apt-get install cron) and re-run, or run it by hand: drill $kind $*"
