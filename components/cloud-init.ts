@@ -42,6 +42,7 @@ export function renderCloudInit(args: CloudInitArgs): string {
     "  - docker.io",
     "  - bash",
     "  - curl",
+    "  - cron",
     "  - ca-certificates",
     "  - unattended-upgrades",
     "ssh_pwauth: false",
