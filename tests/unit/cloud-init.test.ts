@@ -35,7 +35,7 @@ test("user-data: Docker from the distribution, the deploy user in docker with th
   const text = renderCloudInit({ user: "deploy", publicKey: KEY });
   assert.ok(text.startsWith("#cloud-config\n"));
   const doc = parse(text) as Record<string, unknown>;
-  assert.deepEqual(doc.packages, ["docker.io", "bash", "curl", "ca-certificates", "unattended-upgrades"]);
+  assert.deepEqual(doc.packages, ["docker.io", "bash", "curl", "cron", "ca-certificates", "unattended-upgrades"]);
   assert.equal(doc.ssh_pwauth, false);
   assert.equal(doc.disable_root, true);
   const users = doc.users as Array<Record<string, unknown>>;
