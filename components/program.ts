@@ -15,9 +15,7 @@
 //     with `railhead:version` to name the release) is used as is: no invoke, no build, nothing
 //     registered for the image. So is a local image id (`sha256:...`), and, on an all-local stack
 //     without a registry, a tag with no registry host (an image only in this machine's engine).
-// Everything that can be wrong with the config is found before the first resource is registered
-// (one exception, in dataPath: an accessory backup without a file replica is reported after the
-// accessories are registered; that check belongs in accessory-config's validation).
+// Everything that can be wrong with the config is found before the first resource is registered.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type ConfigProblem, type DeployConfig, type LoadedConfig, type RoleConfig } from "./config";
 import { bundleHostTool, type HostToolBundle } from "./host-tool/bundle";
