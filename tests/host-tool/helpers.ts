@@ -1,7 +1,8 @@
 // Shared helpers for the host-tool tests: upload the bundled tool to a rig host, run it there,
 // and reset the host between suites. Test equipment.
+import { strict as assert } from "node:assert";
 import { bundleHostTool } from "../../components/host-tool/bundle";
-import { loadRig, rigHost, rigImage, sshRun, type RigHost, type RunResult } from "../rig/rig";
+import { httpGet, loadRig, rigHost, rigImage, sshRun, type RigHost, type RunResult } from "../rig/rig";
 
 /** Quotes one word for a POSIX shell. */
 export function shq(word: string): string {
@@ -26,7 +27,10 @@ export async function prepareHost(name: string): Promise<ToolHost> {
   const host = rigHost(name, rig);
   const bundle = bundleHostTool();
   const toolPath = `${host.home}/.railhead/bin/railhead-host-${bundle.hash}`;
-  const up = await sshRun(host, `mkdir -p ${shq(`${host.home}/.railhead/bin`)} && cat > ${shq(toolPath)} && chmod 0755 ${shq(toolPath)}`, {
+  // Suites on the same host upload in parallel: write a temporary file and rename it into place,
+  // so a run never executes a file another upload is still writing (it read as empty, exit 0).
+  const tmp = `${toolPath}.${process.pid}.tmp`;
+  const up = await sshRun(host, `mkdir -p ${shq(`${host.home}/.railhead/bin`)} && cat > ${shq(tmp)} && chmod 0755 ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(toolPath)}`, {
     stdin: bundle.text,
   });
   if (up.code !== 0) throw new Error(`upload to ${name} failed: ${up.stderr}`);
@@ -80,4 +84,17 @@ export function webRelease(service: string, version: string, image: string, extr
 
 export function describeResult(r: RunResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** GET / through the host's proxy for DOMAIN; the answering release's version is its X-App-Version. */
+export async function getDomain(h: ToolHost, domain: string): Promise<{ status: number; body: string; version: string }> {
+  const r = await httpGet(`${h.baseUrl}/`, { host: domain, timeoutMs: 5000 });
+  return { status: r.status, body: r.body, version: String(r.headers["x-app-version"] ?? "") };
+}
+
+/** Awaits a tool run, asserts it exited 0 (showing its output otherwise) and returns its stdout. */
+export async function mustSucceed(r: Promise<RunResult>): Promise<string> {
+  const res = await r;
+  assert.equal(res.code, 0, describeResult(res));
+  return res.stdout;
 }

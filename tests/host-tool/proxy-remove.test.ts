@@ -6,8 +6,8 @@
 // run; a reload from another suite during the load window is detected and the scenario retried.
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
-import { httpGet, rigImage, startLoad, waitFor, type LoadResult } from "../rig/rig";
-import { bootProxy, describeResult, foreignCatchAll, prepareHost, resetHost, shq, webRelease, type ToolHost } from "./helpers";
+import { rigImage, startLoad, waitFor, type LoadResult } from "../rig/rig";
+import { bootProxy, getDomain, mustSucceed, foreignCatchAll, prepareHost, resetHost, shq, webRelease, type ToolHost } from "./helpers";
 
 const ALPHA = "rmalpha";
 const BETA = "rmbeta";
@@ -17,16 +17,9 @@ const B_DOMAIN = "rmbeta.test";
 
 let h: ToolHost;
 
-async function get(domain: string): Promise<{ status: number; body: string; version: string }> {
-  const r = await httpGet(`${h.baseUrl}/`, { host: domain, timeoutMs: 5000 });
-  return { status: r.status, body: r.body, version: String(r.headers["x-app-version"] ?? "") };
-}
+const get = (domain: string) => getDomain(h, domain);
 
-async function ok(r: Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }>): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, describeResult(res));
-  return res.stdout;
-}
+const ok = mustSucceed;
 
 /** One runtime API command in the running proxy; its answer. */
 async function api(command: string): Promise<string> {

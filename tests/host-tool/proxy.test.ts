@@ -3,22 +3,15 @@
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
 import { httpGet, rigImage, waitFor } from "../rig/rig";
-import { bootProxy, describeResult, foreignCatchAll, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
+import { bootProxy, describeResult, getDomain, mustSucceed, foreignCatchAll, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
 
 const MINE = ["one", "two", "three", "secure", "plain", "catchall", "catchall2"];
 
 let h: ToolHost;
 
-async function get(domain: string): Promise<{ status: number; body: string; version: string }> {
-  const r = await httpGet(`${h.baseUrl}/`, { host: domain, timeoutMs: 5000 });
-  return { status: r.status, body: r.body, version: String(r.headers["x-app-version"] ?? "") };
-}
+const get = (domain: string) => getDomain(h, domain);
 
-async function ok(r: Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }>): Promise<string> {
-  const res = await r;
-  assert.equal(res.code, 0, describeResult(res));
-  return res.stdout;
-}
+const ok = mustSucceed;
 
 describe("host tool proxy on h2", () => {
   before(async () => {

@@ -740,7 +740,15 @@ proxy_cutover_locked() {
     awk -v s="$idle" '$4 == s { print $5, $6, $7; exit }')"
   # op 2 = running; maintenance bits (mask 0x23): 0x01 forced, 0x02 inherited, 0x20 resolution.
   # (0x04 "disabled in the config" stays set after `state ready` and does not stop traffic.)
-  if [[ $op != 2 || $((admin & 0x23)) != 0 ]]; then
+  # A slot in forced maintenance is not resolved, so leaving it can briefly show resolution
+  # maintenance (0x20) until the next DNS answer (timeout resolve): measured on a rollback whose
+  # retained container got its old IP back. The old slot keeps serving while we wait for it.
+  deadline=$(($(rh_now_us) + resolve_timeout * 1000000))
+  while [[ $op != 2 || $((${admin:-0} & 0x23)) != 0 ]] && (($(rh_now_us) < deadline)); do
+    sleep 0.1
+    read -r addr op admin <<<"$(proxy_slot_state "$backend" "$idle" || true)"
+  done
+  if [[ $op != 2 || $((${admin:-0} & 0x23)) != 0 || $addr != "$new_ip" ]]; then
     proxy_api "set server $backend/$idle state maint" >/dev/null || true
     printf '[railhead] %s ERROR cutover: slot %s/%s did not come up (op_state %s, admin_state %s)\n' \
       "$(rh_host_label)" "$backend" "$idle" "$op" "$admin" >&2
