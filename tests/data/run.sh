@@ -40,5 +40,5 @@ else
   ensure_local_images
 fi
 files=("$@")
-[[ ${#files[@]} -gt 0 ]] || files=(tests/data/accessory.test.ts tests/data/litestream.test.ts)
+[[ ${#files[@]} -gt 0 ]] || files=(tests/data/*.test.ts)
 exec node --import tsx --test --test-concurrency=1 "${files[@]}"
