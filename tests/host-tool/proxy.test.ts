@@ -1,6 +1,8 @@
 // Host tool on a real rig host (h2): two services routed by domain, catch-all rules, maintenance
 // (surviving a proxy restart), service removal, and the Caddy TLS front. Needs the rig.
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { before, describe, test } from "node:test";
 import { httpGet, rigImage, waitFor } from "../rig/rig";
 import { bootProxy, describeResult, getDomain, mustSucceed, foreignCatchAll, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
@@ -31,6 +33,33 @@ describe("host tool proxy on h2", () => {
     if (!(await foreignCatchAll(h, MINE))) {
       assert.equal((await get("other.test")).status, 404, "an unknown host gets a 404 when there is no catch-all");
     }
+  });
+
+  test("the live slot keeps serving while the host's Docker engine does not answer DNS for 5 s", async () => {
+    // The slots are found through Docker's embedded DNS. A stalled engine (SIGSTOP here; busy or
+    // hung in production) must not take the live release out of rotation: with 1 s holds on
+    // failed answers this gave dozens of 503s within 3 s.
+    const pidFile = path.join(path.dirname(new URL(h.host.dockerHost).pathname), "docker.pid");
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    assert.ok(pid > 1, `no dockerd pid in ${pidFile}`);
+    assert.equal((await get("one.test")).version, "v1");
+    const failures: string[] = [];
+    let requests = 0;
+    const started = Date.now();
+    process.kill(pid, "SIGSTOP");
+    try {
+      while (Date.now() - started < 6500) {
+        const r = await get("one.test").catch((e: unknown) => ({ status: 0, body: String(e), version: "" }));
+        requests++;
+        if (r.status !== 200 || r.version !== "v1") failures.push(`${Date.now() - started} ms: ${r.status} ${r.body.slice(0, 80)}`);
+        if (Date.now() - started > 5000) process.kill(pid, "SIGCONT");
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    assert.ok(requests > 40, `only ${requests} requests`);
+    assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed while the engine was stopped`);
   });
 
   test("one catch-all per host; a domain belongs to one service", async () => {

@@ -119,6 +119,11 @@ defaults
 
 # Docker's embedded DNS: the release slot aliases resolve to whichever container holds them, so a
 # restarted proxy (or a rebooted host, where container IPs change) finds the live container.
+# "hold valid 1s" re-resolves every second, so a new container's address is picked up quickly.
+# Failed answers keep the last address for 30 s (HAProxy's default): with 1 s, a Docker engine
+# that did not answer DNS for about 2 s (busy or stalled) put the live slot in resolution
+# maintenance and the app answered 503 (measured: with the host's dockerd stopped (SIGSTOP) for 5 s,
+# 57 requests polled every 50 ms got 503; tests/host-tool/proxy.test.ts checks it).
 resolvers docker
   nameserver dns 127.0.0.11:53
   accepted_payload_size 8192
@@ -127,10 +132,10 @@ resolvers docker
   timeout retry 1s
   hold valid 1s
   hold obsolete 1s
-  hold nx 1s
-  hold other 1s
-  hold refused 1s
-  hold timeout 1s
+  hold nx 30s
+  hold other 30s
+  hold refused 30s
+  hold timeout 30s
 
 frontend http
   bind :80
