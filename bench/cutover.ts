@@ -1,6 +1,8 @@
 // Cutover benchmark (not a test): on a rig host, under keep-alive and connection-close load, run
 // N web releases and print per cutover: failed/total requests, release seconds minus the app's own
-// time-to-healthy, and SSH sessions the host accepted during the release (from its sshd log).
+// time-to-healthy (measured under the same load), the tool's own step times, and SSH sessions the
+// host accepted during the release (from its sshd log). Then 3 releases without load, against the
+// time-to-healthy without load.
 // Usage: node --import tsx bench/cutover.ts [--host h1] [--cutovers 3] [--connections 16]
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -58,6 +60,25 @@ function acceptedSessions(host: string): number {
   }
 }
 
+/** Seconds per step from the tool's log lines, which end in the cumulative "(1.23s)". */
+function steps(stdout: string): string {
+  let prev = 0;
+  const parts: string[] = [];
+  for (const line of stdout.split("\n")) {
+    const m = /^\[railhead\] \S+ ([a-z-]+): .*\(([0-9.]+)s\)$/.exec(line);
+    if (!m) continue;
+    const at = Number(m[2]);
+    parts.push(`${m[1]} ${(at - prev).toFixed(2)}`);
+    prev = at;
+  }
+  return parts.join(", ");
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
 function fmt(l: LoadResult): string {
   return `${l.failed}/${l.total}`;
 }
@@ -71,56 +92,76 @@ async function main(): Promise<void> {
   const first = await h.tool(webRelease("bench", "c0", rigImage("app:v1")), "SECRET_KEY_BASE=bench\n", 300_000);
   if (first.code !== 0) throw new Error(`first release failed: ${first.stdout}${first.stderr}`);
 
+  const load = (durationMs: number) => {
+    const common = { url: `${h.baseUrl}/`, host: DOMAIN, connections: args.connections, durationMs };
+    return { ka: startLoad({ ...common, keepAlive: true }), close: startLoad({ ...common, keepAlive: false }) };
+  };
   const tthSamples: number[] = [];
   for (let i = 0; i < 3; i++) tthSamples.push(await timeToHealthy(h, rigImage("app:v2")));
-  tthSamples.sort((a, b) => a - b);
-  const tth = tthSamples[1];
-  console.log(`app time-to-healthy (docker run -> first 200 on /up, from the host): median ${tth.toFixed(2)}s of ${tthSamples.map((s) => s.toFixed(2)).join(", ")}`);
+  const tth = median(tthSamples);
+  const during = load(300_000);
+  await sleep(1500);
+  const tthLoadedSamples: number[] = [];
+  for (let i = 0; i < 3; i++) tthLoadedSamples.push(await timeToHealthy(h, rigImage("app:v2")));
+  await during.ka.stop();
+  await during.close.stop();
+  const tthLoaded = median(tthLoadedSamples);
+  console.log(`app time-to-healthy (docker run -> first 200 on /up, from the host), median of 3: ${tth.toFixed(2)}s without load, ${tthLoaded.toFixed(2)}s under load`);
   console.log(`release options: ${FAST.join(" ")}; load: ${args.connections} keep-alive + ${args.connections} close connections to ${h.baseUrl} (Host: ${DOMAIN})`);
   const rows: Record<string, unknown>[] = [];
   let totalFailed = 0;
   let totalRequests = 0;
-  for (let i = 1; i <= args.cutovers; i++) {
-    const image = rigImage(i % 2 === 1 ? "app:v2" : "app:v1");
-    const common = { url: `${h.baseUrl}/`, host: DOMAIN, connections: args.connections, durationMs: 300_000 };
-    const ka = startLoad({ ...common, keepAlive: true });
-    const close = startLoad({ ...common, keepAlive: false });
-    await sleep(1500);
+  const release = async (n: string, image: string) => {
     const sshBefore = acceptedSessions(args.host);
     const t0 = Date.now();
-    const r = await h.tool(webRelease("bench", `c${i}`, image), "SECRET_KEY_BASE=bench\n", 300_000);
+    const r = await h.tool(webRelease("bench", n, image), "SECRET_KEY_BASE=bench\n", 300_000);
     const wall = (Date.now() - t0) / 1000;
     const sshAfter = acceptedSessions(args.host);
-    await sleep(1500);
-    const [kaR, closeR] = [await ka.stop(), await close.stop()];
-    if (r.code !== 0) throw new Error(`release c${i} failed: ${r.stdout}${r.stderr}`);
+    if (r.code !== 0) throw new Error(`release ${n} failed: ${r.stdout}${r.stderr}`);
     const toolSeconds = Number(/released \S+ as \S+ in ([0-9.]+)s/.exec(r.stdout)?.[1] ?? NaN);
     const sessions = sshBefore >= 0 && sshAfter >= 0 ? sshAfter - sshBefore : NaN;
+    return { wall, toolSeconds, sessions, steps: steps(r.stdout) };
+  };
+  for (let i = 1; i <= args.cutovers; i++) {
+    const image = rigImage(i % 2 === 1 ? "app:v2" : "app:v1");
+    const { ka, close } = load(300_000);
+    await sleep(1500);
+    const rel = await release(`c${i}`, image);
+    await sleep(1500);
+    const [kaR, closeR] = [await ka.stop(), await close.stop()];
     totalFailed += kaR.failed + closeR.failed;
     totalRequests += kaR.total + closeR.total;
-    const row = {
+    rows.push({
       cutover: i,
       keepAlive: fmt(kaR),
       close: fmt(closeR),
       versionsSeen: { ...kaR.versions },
       errors: { ...kaR.errors, ...closeR.errors },
-      releaseWallSeconds: wall,
-      releaseToolSeconds: toolSeconds,
-      minusTimeToHealthy: Number((wall - tth).toFixed(2)),
-      sshSessions: sessions,
-    };
-    rows.push(row);
+      releaseWallSeconds: rel.wall,
+      releaseToolSeconds: rel.toolSeconds,
+      minusTimeToHealthyUnderLoad: Number((rel.wall - tthLoaded).toFixed(2)),
+      steps: rel.steps,
+      sshSessions: rel.sessions,
+    });
     console.log(
       `cutover ${i}: failed/total keep-alive ${fmt(kaR)}, close ${fmt(closeR)}; versions ${JSON.stringify(kaR.versions)}; ` +
-        `release ${wall.toFixed(2)}s wall (tool ${toolSeconds.toFixed(2)}s), minus app time-to-healthy ${tth.toFixed(2)}s = ${(wall - tth).toFixed(2)}s; ` +
-        `ssh sessions on ${args.host}: ${Number.isNaN(sessions) ? "n/a (no sshd log)" : sessions}`,
+        `release ${rel.wall.toFixed(2)}s wall (tool ${rel.toolSeconds.toFixed(2)}s), minus app time-to-healthy under load ${tthLoaded.toFixed(2)}s = ${(rel.wall - tthLoaded).toFixed(2)}s; ` +
+        `ssh sessions on ${args.host}: ${Number.isNaN(rel.sessions) ? "n/a (no sshd log)" : rel.sessions}\n  steps (s): ${rel.steps}`,
     );
   }
+  const unloaded: number[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const rel = await release(`u${i}`, rigImage(i % 2 === 1 ? "app:v2" : "app:v1"));
+    unloaded.push(rel.wall - tth);
+    rows.push({ unloaded: i, releaseWallSeconds: rel.wall, releaseToolSeconds: rel.toolSeconds, minusTimeToHealthy: Number((rel.wall - tth).toFixed(2)), steps: rel.steps, sshSessions: rel.sessions });
+    console.log(`without load ${i}: release ${rel.wall.toFixed(2)}s wall (tool ${rel.toolSeconds.toFixed(2)}s), minus app time-to-healthy ${tth.toFixed(2)}s = ${(rel.wall - tth).toFixed(2)}s\n  steps (s): ${rel.steps}`);
+  }
+  console.log(`release seconds beyond the app's time to healthy: median ${median(rows.flatMap((r) => (typeof r.minusTimeToHealthyUnderLoad === "number" ? [r.minusTimeToHealthyUnderLoad] : []))).toFixed(2)} under load, ${median(unloaded).toFixed(2)} without load (goal at most 1 s)`);
   console.log(`total: ${totalFailed} failed of ${totalRequests} requests over ${args.cutovers} cutovers`);
   const dir = path.join(__dirname, "results");
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `cutover-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  fs.writeFileSync(file, JSON.stringify({ args, timeToHealthy: tthSamples, rows, totalFailed, totalRequests }, null, 2));
+  fs.writeFileSync(file, JSON.stringify({ args, timeToHealthy: tthSamples, timeToHealthyUnderLoad: tthLoadedSamples, rows, totalFailed, totalRequests }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
   await resetHost(h, ["bench"]);
 }

@@ -263,16 +263,6 @@ proxy_api() {
     "$RH_PROXY_API_PORT" "$1"
 }
 
-# Prints "<addr> <op_state> <admin_state>" of BACKEND/SLOT from `show servers state`.
-proxy_slot_state() {
-  proxy_api "show servers state $1" | awk -v s="$2" '$4 == s { print $5, $6, $7; exit }'
-}
-
-# Current sessions on BACKEND/SLOT (from `show stat`).
-proxy_slot_sessions() {
-  proxy_api "show stat" | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $5; exit }'
-}
-
 # Records which config structure the running HAProxy has loaded (see proxy_needs_reload).
 proxy_mark_loaded() {
   mkdir -p "$(proxy_dir)"
@@ -717,70 +707,148 @@ proxy_live_slot() {
   rh_kv_get "$(proxy_service_conf "$1")" LIVE
 }
 
-# Switches SERVICE from its live slot to IDLE, whose alias now resolves to NEW_IP:
-# wait for the resolution, make IDLE ready, check it is up, put the old slot in maintenance,
-# record the live slot and re-render the config (no reload). Prints the old slot (or nothing).
-# Runs under the proxy lock. Returns non-zero (with a message on stderr) on failure, after
-# putting IDLE back in maintenance.
-proxy_cutover_locked() {
-  local service=$1 idle=$2 new_ip=$3 resolve_timeout=$4 backend="be_$1" old state addr op admin
-  old=$(proxy_live_slot "$service")
-  [[ $old == "$idle" ]] && old=""
-  local deadline=$(($(rh_now_us) + resolve_timeout * 1000000))
+# ----- run inside the proxy container (one `docker exec` each; see proxy_in_run)
+# These functions are sent into the proxy container as text (declare -f) and use only bash
+# builtins, `sleep` and HAProxy's runtime API on 127.0.0.1:$RH_IN_PORT: a `docker exec` costs about
+# 90 ms, an API call inside the container about 1 ms, so the cutover polls every 50 ms in one exec.
+
+# Sends COMMANDS (several separated by ';') to the runtime API and prints the answer.
+proxy_in_api() {
+  local line
+  exec 3<>"/dev/tcp/127.0.0.1/$RH_IN_PORT" || return 1
+  printf '%s\n' "$1" >&3
+  while IFS= read -r line <&3; do printf '%s\n' "$line"; done
+  exec 3<&-
+}
+
+# Prints "<addr> <op_state> <admin_state>" of BACKEND/SLOT (`show servers state`).
+proxy_in_slot() {
+  local out _id _be _sid srv addr op admin _rest
+  out=$(proxy_in_api "show servers state $1") || return 1
+  while read -r _id _be _sid srv addr op admin _rest; do
+    [[ $srv == "$2" ]] && { printf '%s %s %s\n' "$addr" "$op" "$admin"; return 0; }
+  done <<<"$out"
+  return 1
+}
+
+# True when "<addr> <op> <admin>" shows SLOT serving NEW_IP: running (op 2) and in no
+# maintenance (mask 0x23: 0x01 forced, 0x02 inherited, 0x20 resolution; 0x04 "disabled in the
+# config" stays set after `state ready` and does not stop traffic).
+proxy_in_up() {
+  local addr op admin
+  read -r addr op admin <<<"$1"
+  [[ $addr == "$2" && $op == 2 && $((${admin:-0} & 0x23)) == 0 ]]
+}
+
+# proxy_in_cutover BACKEND IDLE NEW_IP OLD TIMEOUT_S: waits until IDLE resolves to NEW_IP (and is
+# not in resolution maintenance), makes it ready, checks it serves on two reads 50 ms apart, then
+# puts OLD (if any) in maintenance. On failure IDLE goes back to maintenance, the reason is
+# printed on stderr and the status is 1; OLD was not touched.
+proxy_in_cutover() {
+  local be=$1 idle=$2 ip=$3 old=$4 tries=$(($5 * 20)) n=0 state addr _op admin
   while :; do
-    state=$(proxy_slot_state "$backend" "$idle" || true)
-    read -r addr op admin <<<"$state"
+    state=$(proxy_in_slot "$be" "$idle") || state=""
+    read -r addr _op admin <<<"$state"
     # The address alone is not enough: a reused container IP can already be there from an older
-    # release while the slot is still in resolution maintenance (0x20) from that release's exit.
-    [[ $addr == "$new_ip" && $((${admin:-0} & 0x20)) == 0 ]] && break
-    if (($(rh_now_us) >= deadline)); then
-      printf '[railhead] %s ERROR cutover: HAProxy slot %s/%s resolved to %s, not the new container %s, within %ss\n' \
-        "$(rh_host_label)" "$backend" "$idle" "${addr:-nothing}" "$new_ip" "$resolve_timeout" >&2
+    # release while the slot is in resolution maintenance (0x20) from that release's exit.
+    [[ $addr == "$ip" && $((${admin:-0} & 0x20)) == 0 ]] && break
+    if ((++n >= tries)); then
+      printf 'HAProxy slot %s/%s resolved to %s, not the new container %s, within %ss\n' "$be" "$idle" "${addr:-nothing}" "$ip" "$5" >&2
       return 1
     fi
-    sleep 0.2
+    sleep 0.05
   done
-  # One API round trip (each is a docker exec, ~90 ms): make IDLE ready and read its state back.
-  read -r addr op admin <<<"$(proxy_api "set server $backend/$idle state ready; show servers state $backend" |
-    awk -v s="$idle" '$4 == s { print $5, $6, $7; exit }')"
-  # op 2 = running; maintenance bits (mask 0x23): 0x01 forced, 0x02 inherited, 0x20 resolution.
-  # (0x04 "disabled in the config" stays set after `state ready` and does not stop traffic.)
-  # A slot in forced maintenance is not resolved, so leaving it can briefly show resolution
-  # maintenance (0x20) until the next DNS answer (timeout resolve): measured on a rollback whose
-  # retained container got its old IP back. The old slot keeps serving while we wait for it.
-  deadline=$(($(rh_now_us) + resolve_timeout * 1000000))
-  while [[ $op != 2 || $((${admin:-0} & 0x23)) != 0 ]] && (($(rh_now_us) < deadline)); do
-    sleep 0.1
-    read -r addr op admin <<<"$(proxy_slot_state "$backend" "$idle" || true)"
+  proxy_in_api "set server $be/$idle state ready" >/dev/null || { printf 'the runtime API refused "state ready" for %s/%s\n' "$be" "$idle" >&2; return 1; }
+  # A slot leaving forced maintenance can briefly show resolution maintenance until the next DNS
+  # answer; the old slot keeps serving while we wait, and two good reads in a row are required.
+  n=0
+  local good=0
+  while ((good < 2)); do
+    state=$(proxy_in_slot "$be" "$idle") || state=""
+    if proxy_in_up "$state" "$ip"; then good=$((good + 1)); else good=0; fi
+    ((good >= 2)) && break
+    if ((++n >= tries)); then
+      proxy_in_api "set server $be/$idle state maint" >/dev/null || true
+      printf 'slot %s/%s did not come up (address, op_state, admin_state: %s)\n' "$be" "$idle" "${state:-unknown}" >&2
+      return 1
+    fi
+    sleep 0.05
   done
-  if [[ $op != 2 || $((${admin:-0} & 0x23)) != 0 || $addr != "$new_ip" ]]; then
-    proxy_api "set server $backend/$idle state maint" >/dev/null || true
-    printf '[railhead] %s ERROR cutover: slot %s/%s did not come up (op_state %s, admin_state %s)\n' \
-      "$(rh_host_label)" "$backend" "$idle" "$op" "$admin" >&2
+  [[ -z $old ]] || proxy_in_api "set server $be/$old state maint" >/dev/null
+}
+
+# proxy_in_revert BACKEND NEW OLD: puts OLD back in rotation and NEW in maintenance.
+proxy_in_revert() {
+  proxy_in_api "set server $1/$3 state ready; set server $1/$2 state maint" >/dev/null
+}
+
+# proxy_in_drain BACKEND SLOT TIMEOUT_S: waits until SLOT has no current sessions (`show stat`),
+# at most TIMEOUT_S; prints the sessions left (0 when drained).
+proxy_in_drain() {
+  local tries=$(($3 * 20)) n=0 out px sv _qcur _qmax scur _rest sessions
+  while :; do
+    out=$(proxy_in_api "show stat $1 4 -1") || out=""
+    sessions=""
+    while IFS=, read -r px sv _qcur _qmax scur _rest; do
+      [[ $px == "$1" && $sv == "$2" ]] && { sessions=$scur; break; }
+    done <<<"$out"
+    if [[ ${sessions:-0} == 0 ]] || ((++n >= tries)); then
+      printf '%s\n' "${sessions:-0}"
+      return 0
+    fi
+    sleep 0.05
+  done
+}
+
+# Runs FUNCTION (one of the proxy_in_* above) with ARGS inside the proxy container.
+proxy_in_run() {
+  local fn=$1
+  shift
+  docker exec "$RH_PROXY_CONTAINER" bash -c \
+    "RH_IN_PORT=$RH_PROXY_API_PORT; $(declare -f proxy_in_api proxy_in_slot proxy_in_up proxy_in_cutover proxy_in_revert proxy_in_drain); $fn \"\$@\"" \
+    "$fn" "$@"
+}
+
+# Switches SERVICE from its live slot to IDLE, whose alias now resolves to NEW_IP. The files are
+# rendered with IDLE live and copied into the container while the switch runs (a proxy restarted
+# from them routes to IDLE, which is already healthy). Prints the old slot (or nothing). Runs
+# under the proxy lock. Returns non-zero (with a message on stderr) on failure, after putting the
+# old slot and the old files back.
+proxy_cutover_locked() {
+  local service=$1 idle=$2 new_ip=$3 resolve_timeout=$4 backend="be_$1" conf old err push_pid push_rc=0
+  conf=$(proxy_service_conf "$service")
+  old=$(proxy_live_slot "$service")
+  [[ $old == "$idle" ]] && old=""
+  rh_kv_set "$conf" LIVE "$idle"
+  proxy_write_config_files >/dev/null
+  proxy_push_config &
+  push_pid=$!
+  if ! err=$(proxy_in_run proxy_in_cutover "$backend" "$idle" "$new_ip" "$old" "$resolve_timeout" 2>&1); then
+    wait "$push_pid" || true
+    rh_kv_set "$conf" LIVE "$old"
+    proxy_write_config_files >/dev/null
+    proxy_push_config || true
+    printf '[railhead] %s ERROR cutover: %s\n' "$(rh_host_label)" "${err:-docker exec into $RH_PROXY_CONTAINER failed}" >&2
     return 1
   fi
-  if [[ -n $old ]]; then
-    proxy_api "set server $backend/$old state maint" >/dev/null
+  wait "$push_pid" || push_rc=$?
+  if ((push_rc != 0)); then
+    # The running proxy switched, but a restart would read the old files: switch back.
+    if [[ -n $old ]]; then proxy_in_run proxy_in_revert "$backend" "$idle" "$old" || true; fi
+    rh_kv_set "$conf" LIVE "$old"
+    proxy_write_config_files >/dev/null
+    printf '[railhead] %s ERROR cutover: could not copy the proxy config into %s (switched back to slot %s)\n' \
+      "$(rh_host_label)" "$RH_PROXY_CONTAINER" "${old:-none}" >&2
+    return 1
   fi
-  rh_kv_set "$(proxy_service_conf "$service")" LIVE "$idle"
-  proxy_write_config_files >/dev/null
-  proxy_push_config
   printf '%s' "$old"
 }
 
 # Waits until SLOT of SERVICE has no current sessions, or DRAIN_TIMEOUT seconds.
 proxy_drain_slot() {
-  local service=$1 slot=$2 drain_timeout=$3 scur
-  local deadline=$(($(rh_now_us) + drain_timeout * 1000000))
-  while :; do
-    scur=$(proxy_slot_sessions "be_$service" "$slot" || true)
-    [[ ${scur:-0} == 0 ]] && return 0
-    if (($(rh_now_us) >= deadline)); then
-      rh_warn drain "slot $slot still had $scur sessions after ${drain_timeout}s; stopping it anyway"
-      return 0
-    fi
-    sleep 0.3
-  done
+  local service=$1 slot=$2 drain_timeout=$3 left
+  left=$(proxy_in_run proxy_in_drain "be_$service" "$slot" "$drain_timeout") || left="unknown"
+  [[ $left == 0 ]] || rh_warn drain "slot $slot still had $left sessions after ${drain_timeout}s; stopping it anyway"
 }
 
 # ---------------------------------------------------------------- TLS front (Caddy)
