@@ -189,4 +189,28 @@ describe("host tool release on h1", () => {
     const mode = await h.sh("stat -c %a ~/.railhead/apps/app/env/web.env");
     assert.equal(mode.stdout.trim(), "600");
   });
+  test("a cutover the proxy cannot make fails the release; the old release keeps serving, the proxy files are put back", async () => {
+    const live = (await h.sh("sed -n 's/^LIVE=//p' ~/.railhead/proxy/services/app.conf")).stdout.trim();
+    assert.match(live, /^[ab]$/);
+    // A paused proxy refuses `docker exec`: the switch cannot happen.
+    await h.sh("docker pause railhead-proxy >/dev/null");
+    let r;
+    try {
+      r = await h.tool(webRelease("app", "c1", rigImage("app:v1")), "SECRET_KEY_BASE=first\n");
+    } finally {
+      await h.sh("docker unpause railhead-proxy >/dev/null 2>&1; true");
+    }
+    assert.notEqual(r.code, 0, describeResult(r));
+    assert.match(r.stderr, /ERROR cutover: /, describeResult(r));
+    assert.match(r.stderr, /the proxy did not switch to app-web-c1/, describeResult(r));
+    assert.equal(await version(), "v2", "the old release serves");
+    assert.equal((await h.sh("docker inspect -f '{{.State.Status}}' app-web-c1")).stdout.trim(), "exited", "the new container is stopped");
+    assert.equal((await h.sh("sed -n 's/^LIVE=//p' ~/.railhead/proxy/services/app.conf")).stdout.trim(), live, "the live slot on file is the old one");
+    // A restart reads the files in the container: they must route to the old slot too.
+    await h.sh("docker restart railhead-proxy >/dev/null");
+    await waitFor("the old release after a proxy restart", async () => {
+      const x = await httpGet(`${h.baseUrl}/`, { host: DOMAIN, timeoutMs: 2000 }).catch(() => undefined);
+      return x?.status === 200 && x.headers["x-app-version"] === "v2";
+    }, 15_000);
+  });
 });
