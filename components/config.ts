@@ -168,7 +168,7 @@ const proxySchema = z
     healthcheck: z
       .object({
         path: z.string().startsWith("/").default("/up").describe("answers 2xx when the app is up (Rails 8: /up)"),
-        interval: seconds(1, "between checks"),
+        interval: seconds(1, "longest pause between checks (the first pauses are shorter: 0.05 s, doubling)"),
         timeout: seconds(5, "per check"),
       })
       .strict()

@@ -306,6 +306,11 @@ rh_http_status() {
 rh_wait_http_ok() {
   local ip=$1 port=$2 path=$3 interval=$4 try_timeout=$5 deadline_s=$6 name=$7 status state
   local deadline=$(($(rh_now_us) + deadline_s * 1000000))
+  # The pause between tries starts at 0.05 s and doubles up to INTERVAL, so an app that is ready
+  # quickly is seen quickly (not up to INTERVAL late) and a slow one is asked every INTERVAL.
+  local pause_ms=50 whole=${interval%%.*} frac=000 interval_ms
+  [[ $interval == *.* ]] && frac=${interval#*.}000
+  interval_ms=$((10#${whole:-0} * 1000 + 10#${frac:0:3}))
   while :; do
     status=$(rh_http_status "$ip" "$port" "$path" "$try_timeout")
     [[ $status == 2?? ]] && return 0
@@ -313,7 +318,9 @@ rh_wait_http_ok() {
     [[ $state == running ]] || return 2
     (($(rh_now_us) < deadline)) || return 1
     RH_LAST_HEALTH_STATUS=$status
-    sleep "$interval"
+    ((pause_ms < interval_ms)) || pause_ms=$interval_ms
+    sleep "$(printf '%d.%03d' $((pause_ms / 1000)) $((pause_ms % 1000)))"
+    pause_ms=$((pause_ms * 2))
   done
 }
 

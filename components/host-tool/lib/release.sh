@@ -21,7 +21,7 @@ Options:
   --web                   proxied role: health check over HTTP, then HAProxy cutover
   --app-port P            (web) container port                              [80]
   --health-path PATH      (web) GET path that must answer 2xx               [/up]
-  --health-interval S     seconds between health checks                     [1]
+  --health-interval S     longest pause between health checks (from 0.05 s) [1]
   --health-timeout S      seconds per health check try                      [5]
   --deploy-timeout S      seconds for the new container to become healthy  [30]
   --drain-timeout S       (web) seconds to wait for the old slot's sessions [30]
