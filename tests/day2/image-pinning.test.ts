@@ -3,7 +3,7 @@
 // the way `docker.getRegistryImage` does (GET /v2/<repo>/manifests/<tag>, Docker-Content-Digest),
 // check it is the digest the push reported (what `docker.Image.repoDigest` carries), pin it with
 // pinnedRef, and prove a host pulling the pinned ref gets the pinned bytes after the tag moved.
-import { test, before } from "node:test";
+import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -65,11 +65,19 @@ function buildAndPush(tag: string, marker: string): { pushRef: string; pushedDig
   const repoDigests = JSON.parse(docker(["image", "inspect", "--format", "{{json .RepoDigests}}", pushRef])) as string[];
   const mine = repoDigests.find((d) => d.startsWith(`${rig.registry.push}/${REPO}@`));
   assert.ok(mine, `no repo digest for ${pushRef}: ${repoDigests.join(", ")}`);
+  builtIds.push(docker(["image", "inspect", "--format", "{{.Id}}", pushRef]).trim());
   return { pushRef, pushedDigest: mine.split("@")[1] };
 }
 
+/** Images this file built on the machine's engine (removed after the tests; the registry keeps its copies). */
+const builtIds: string[] = [];
+
 before(() => {
   rig = loadRig();
+});
+
+after(() => {
+  if (builtIds.length) spawnSync("docker", ["image", "rm", "-f", ...builtIds], { encoding: "utf8" });
 });
 
 test("a pushed tag resolves to the digest the push reported; the pinned ref keeps its bytes after the tag moves", async () => {
