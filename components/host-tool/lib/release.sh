@@ -206,7 +206,7 @@ release_run() {
   rh_env_file_from_stdin "$env_new"
   env_hash=$(rh_secret_hash "$env_new")
   spec=$(release_spec "$env_hash")
-  RELEASE_NAME=$name RELEASE_STARTED=$started RELEASE_NEW_STARTED=0
+  RELEASE_NAME=$name RELEASE_STARTED=$started RELEASE_NEW_STARTED=0 RELEASE_IP=""
 
   local slot="" live=""
   if ((R_WEB)); then
@@ -267,8 +267,8 @@ release_run() {
   # 5. Web: cut over and drain.
   local old=""
   if ((R_WEB)); then
-    local ip
-    ip=$(rh_container_ip "$name" "$R_NETWORK")
+    # The address the health check used (a container keeps it while it runs).
+    local ip=$RELEASE_IP
     old=$(rh_with_lock proxy proxy_cutover_locked "$R_SERVICE" "$slot" "$ip" "$R_DEPLOY_TIMEOUT") ||
       release_abort cutover "the proxy did not switch to $name" "docker logs $RH_PROXY_CONTAINER; the old container keeps serving"
     rh_log cutover "proxy switched be_$R_SERVICE to slot $slot ($ip)${old:+, slot $old in maintenance}"
@@ -344,6 +344,7 @@ release_wait_healthy() {
     local ip
     ip=$(rh_container_ip "$name" "$R_NETWORK")
     [[ -n $ip ]] || release_abort health "$name has no address on $R_NETWORK" "docker inspect $name"
+    RELEASE_IP=$ip
     RH_LAST_HEALTH_STATUS=""
     rh_wait_http_ok "$ip" "$R_APP_PORT" "$R_HEALTH_PATH" "$R_HEALTH_INTERVAL" "$R_HEALTH_TIMEOUT" "$R_DEPLOY_TIMEOUT" "$name" || rc=$?
     case $rc in
