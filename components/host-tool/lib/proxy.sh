@@ -260,11 +260,10 @@ proxy_push_config() {
 
 # ---------------------------------------------------------------- runtime API
 
-# Sends COMMANDS (several separated by ';') to HAProxy's runtime API and prints the answer.
+# Sends COMMANDS (several separated by ';') to HAProxy's runtime API and prints the answer
+# (one `docker exec`; see proxy_in_api).
 proxy_api() {
-  # shellcheck disable=SC2016 # expanded by the bash inside the proxy container
-  docker exec "$RH_PROXY_CONTAINER" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "%s\n" "$1" >&3 && cat <&3' \
-    "$RH_PROXY_API_PORT" "$1"
+  proxy_in_run proxy_in_api "$1"
 }
 
 # Records which config structure the running HAProxy has loaded (see proxy_needs_reload).
