@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderLitestreamYml, type RenderReplica } from "../components/litestream-render";
 import { startS3 } from "../tests/support/s3/server";
+import { pct } from "./stats";
 import { localTarget, must, REPO, run } from "../tests/data/support";
 
 const trials = Number(process.argv[process.argv.indexOf("--trials") + 1] || 30) || 30;
@@ -32,10 +33,6 @@ function sqlite(db: string, sql: string): string {
   return r.stdout.trim();
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const fmt = (s: number) => `${s.toFixed(3)} s`;
 
 async function walObjects(replica: RenderReplica, s3url: string, path: string): Promise<number> {
