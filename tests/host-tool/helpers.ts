@@ -2,7 +2,7 @@
 // and reset the host between suites. Test equipment.
 import { strict as assert } from "node:assert";
 import { bundleHostTool } from "../../components/host-tool/bundle";
-import { httpGet, loadRig, rigHost, rigImage, sshRun, type RigHost, type RunResult } from "../rig/rig";
+import { httpGet, loadRig, rigHost, rigImage, sshRun, startLoad, type LoadResult, type RigHost, type RunResult } from "../rig/rig";
 
 /** Quotes one word for a POSIX shell. */
 export function shq(word: string): string {
@@ -97,4 +97,29 @@ export async function mustSucceed(r: Promise<RunResult>): Promise<string> {
   const res = await r;
   assert.equal(res.code, 0, describeResult(res));
   return res.stdout;
+}
+
+/**
+ * Runs `fn` under 8 keep-alive and 8 connection-close clients on DOMAIN through the host's proxy,
+ * with SETTLE_MS of load before and after it; returns its value and both load results.
+ */
+export async function underLoad<T>(h: ToolHost, domain: string, fn: () => Promise<T>, settleMs = 700): Promise<{ value: T; ka: LoadResult; close: LoadResult }> {
+  const common = { url: `${h.baseUrl}/`, host: domain, connections: 8, durationMs: 120_000 };
+  const ka = startLoad({ ...common, keepAlive: true });
+  const close = startLoad({ ...common, keepAlive: false });
+  await new Promise((r) => setTimeout(r, settleMs));
+  try {
+    const value = await fn();
+    await new Promise((r) => setTimeout(r, settleMs));
+    return { value, ka: await ka.stop(), close: await close.stop() };
+  } finally {
+    await ka.stop();
+    await close.stop();
+  }
+}
+
+/** Asserts a load saw enough requests and none failed (showing the errors and when). */
+export function assertNoFailures(label: string, l: LoadResult): void {
+  assert.ok(l.total > 50, `${label}: only ${l.total} requests`);
+  assert.equal(l.failed, 0, `${label}: ${l.failed}/${l.total} failed: ${JSON.stringify(l.errors)} at ${l.failTimes.slice(0, 10).join(",")} ms`);
 }

@@ -7,7 +7,7 @@
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
 import { rigImage, startLoad, waitFor, type LoadResult } from "../rig/rig";
-import { bootProxy, getDomain, mustSucceed, foreignCatchAll, prepareHost, resetHost, shq, webRelease, type ToolHost } from "./helpers";
+import { assertNoFailures, bootProxy, getDomain, mustSucceed, foreignCatchAll, prepareHost, resetHost, shq, underLoad, webRelease, type ToolHost } from "./helpers";
 
 const ALPHA = "rmalpha";
 const BETA = "rmbeta";
@@ -33,11 +33,6 @@ async function workerId(): Promise<string> {
   const pid = /^Pid: (\d+)$/m.exec(info)?.[1] ?? "?";
   const started = (await ok(h.sh("docker inspect -f '{{.State.StartedAt}}' railhead-proxy"))).trim();
   return `${started}/${pid}`;
-}
-
-function assertNoFailures(label: string, l: LoadResult): void {
-  assert.ok(l.total > 50, `${label}: only ${l.total} requests`);
-  assert.equal(l.failed, 0, `${label}: ${l.failed}/${l.total} failed: ${JSON.stringify(l.errors)} at ${l.failTimes.slice(0, 10).join(",")} ms`);
 }
 
 /**
@@ -176,23 +171,20 @@ describe("host tool proxy service removal without a reload on h3", () => {
     // next request (with Connection: close) instead of closing it under the client: measured
     // without it, 51 keep-alive and 18 close requests of about 140,000 failed over 12 reloads.
     const added: string[] = [];
-    const common = { url: `${h.baseUrl}/`, host: A_DOMAIN, connections: 8, durationMs: 120_000 };
-    const ka = startLoad({ ...common, keepAlive: true });
-    const close = startLoad({ ...common, keepAlive: false });
-    try {
-      await new Promise((r) => setTimeout(r, 1000));
-      for (let i = 0; i < 5; i++) {
-        const name = `rmnew${Date.now().toString(36)}${i}`;
-        added.push(name);
-        const out = await ok(h.tool(["proxy", "service", "add", name, "--app-port", "3000", "--domain", `${name}.test`]));
-        assert.match(out, /HAProxy reloaded/, out);
-        await new Promise((r) => setTimeout(r, 1500));
-      }
-    } finally {
-      await ka.stop();
-      await close.stop();
-    }
-    const [kaResult, closeResult] = [await ka.done, await close.done];
+    const { ka: kaResult, close: closeResult } = await underLoad(
+      h,
+      A_DOMAIN,
+      async () => {
+        for (let i = 0; i < 5; i++) {
+          const name = `rmnew${Date.now().toString(36)}${i}`;
+          added.push(name);
+          const out = await ok(h.tool(["proxy", "service", "add", name, "--app-port", "3000", "--domain", `${name}.test`]));
+          assert.match(out, /HAProxy reloaded/, out);
+          await new Promise((r) => setTimeout(r, 1500));
+        }
+      },
+      1000,
+    );
     assertNoFailures("keep-alive", kaResult);
     assertNoFailures("close", closeResult);
     console.log(`# 5 reloads under load: keep-alive ${kaResult.failed}/${kaResult.total}, close ${closeResult.failed}/${closeResult.total} failed`);

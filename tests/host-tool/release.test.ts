@@ -2,8 +2,8 @@
 // release, rollback without a pull, retain, idempotency, secrets. Needs the rig (tests/rig).
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
-import { httpGet, rigImage, startLoad, waitFor, type LoadResult } from "../rig/rig";
-import { bootProxy, describeResult, prepareHost, resetHost, webRelease, type ToolHost } from "./helpers";
+import { httpGet, rigImage, waitFor } from "../rig/rig";
+import { assertNoFailures, bootProxy, describeResult, prepareHost, resetHost, underLoad as underLoadOn, webRelease, type ToolHost } from "./helpers";
 
 const DOMAIN = "app.test";
 let h: ToolHost;
@@ -14,26 +14,7 @@ async function version(): Promise<string> {
   return String(r.headers["x-app-version"] ?? r.body.trim());
 }
 
-/** Runs `fn` under keep-alive and connection-close load; returns both results. */
-async function underLoad<T>(fn: () => Promise<T>): Promise<{ value: T; ka: LoadResult; close: LoadResult }> {
-  const common = { url: `${h.baseUrl}/`, host: DOMAIN, connections: 8, durationMs: 120_000 };
-  const ka = startLoad({ ...common, keepAlive: true });
-  const close = startLoad({ ...common, keepAlive: false });
-  await new Promise((r) => setTimeout(r, 700));
-  try {
-    const value = await fn();
-    await new Promise((r) => setTimeout(r, 700));
-    return { value, ka: await ka.stop(), close: await close.stop() };
-  } finally {
-    await ka.stop();
-    await close.stop();
-  }
-}
-
-function assertNoFailures(label: string, l: LoadResult): void {
-  assert.ok(l.total > 50, `${label}: only ${l.total} requests`);
-  assert.equal(l.failed, 0, `${label}: ${l.failed}/${l.total} failed: ${JSON.stringify(l.errors)} at ${l.failTimes.slice(0, 10).join(",")} ms`);
-}
+const underLoad = <T>(fn: () => Promise<T>) => underLoadOn(h, DOMAIN, fn);
 
 async function containerIds(): Promise<string> {
   const r = await h.sh("docker ps -aq --no-trunc --filter label=railhead.service=app | sort");
