@@ -43,10 +43,11 @@ else
   local_files=("$LOCAL")
 fi
 
-# The rig is shared with the other real-host suites: hold the tests lock while e2e uses it.
+# The rig is shared with the other real-host suites: hold the rig's tests lock while e2e uses it.
 if [[ -z ${E2E_ONLY:-} || ${#files[@]} -gt 0 ]]; then
-  exec 8>/run/rh-rig.tests.lock
-  flock -w 1800 8 || { echo "e2e: another suite holds /run/rh-rig.tests.lock" >&2; exit 1; }
+  tests_lock=/run/${RH_RIG_PREFIX:-rh}-rig.tests.lock # per rig: a second rig (RH_RIG_PREFIX) runs beside the first
+  exec 8>"$tests_lock"
+  flock -w 1800 8 || { echo "e2e: another suite holds $tests_lock" >&2; exit 1; }
 fi
 
 rc=0
