@@ -27,7 +27,7 @@
 //   scenarios/harness-semantics.test.ts for dependsOn, for Output inputs and for a component in
 //   dependsOn (waits for its children).
 //
-// Semantics mirrored (sources as cited in /work/shared/research/pulumi.md)
+// Semantics mirrored (each rule names the engine or provider source it follows)
 // - Step per registration (pulumi/pulumi pkg/resource/deploy/step_generator.go): not in state ->
 //   create; in state -> diff the inputs after `ignoreChanges` (old values kept for those paths):
 //   no change -> same (nothing runs); a change to a replace-forcing input (per provider below) or
