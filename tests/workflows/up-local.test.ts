@@ -107,7 +107,7 @@ function noCliEnv(): { dir: string; env: NodeJS.ProcessEnv } {
   // PATH without any node_modules/.bin (as under plain `bash`), so no installed CLI is suggested
   // unless the machine really has one outside node_modules.
   const path = [dir, ...(process.env.PATH ?? "").split(":").filter((d) => !d.endsWith("node_modules/.bin"))].join(":");
-  const env = { ...process.env, PATH: path, HOME: join(dir, "home"), PULUMI_HOME: join(dir, "pulumi-home"), PULUMI_BACKEND_URL: `file://${dir}/state`, npm_config_update_notifier: "false" };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: path, HOME: join(dir, "home"), PULUMI_HOME: join(dir, "pulumi-home"), PULUMI_BACKEND_URL: `file://${dir}/state`, npm_config_update_notifier: "false" };
   delete env.PULUMI;
   return { dir, env };
 }
