@@ -12,7 +12,8 @@
 #   5. `pulumi up --yes`, then where the app answers.
 #
 # Options: --dry-run prints the commands instead of running them; --preview runs `pulumi preview`
-# instead of `pulumi up`. PULUMI=<command> picks the CLI (default `npx --no-install pulumi`).
+# instead of `pulumi up`. PULUMI=<command> picks the CLI (default `npx --no-install pulumi`, the npm
+# package `pulumi`, which downloads the CLI on first use; without it, the script says how to install it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,7 @@ DRY_RUN=0
 OPERATION=up
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while (($# > 0)); do
@@ -62,6 +63,50 @@ set_secret() {
 
 random_value() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 
+# The CLI must answer `pulumi version` before anything else runs. By default it is the npm package
+# `pulumi` (a devDependency, node_modules/pulumi/lib/resolve.js): a small wrapper that downloads the
+# real CLI from get.pulumi.com into $PULUMI_HOME/versions/<version> (~/.pulumi) on first use, so
+# without internet it fails with only "pulumi: fetch failed". Say what is missing and how to get it.
+check_cli() {
+  local out rc=0 why last
+  log "checking the Pulumi CLI (${PULUMI_CMD[*]} version; the npm package downloads the CLI on first use)"
+  out="$(cd "$ROOT" && "${PULUMI_CMD[@]}" version 2>&1)" || rc=$?
+  if ((rc == 0)); then
+    log "pulumi CLI $(tail -n1 <<<"$out")"
+    return 0
+  fi
+  printf '%s\n' "$out" >&2
+  # The wrapper's own error line (`pulumi: <message>`), else the last line that is not npm's.
+  last="$(grep -E '^pulumi: ' <<<"$out" | tail -n1 || true)"
+  [[ -n "$last" ]] || last="$(grep -vE '^npm (notice|warn)' <<<"$out" | tail -n1 || true)"
+  if ((rc == 126 || rc == 127)) || grep -qiE 'command not found|no such file' <<<"$out"; then
+    why="the Pulumi CLI is missing: '${PULUMI_CMD[*]}' was not found"
+  elif grep -qE 'npx canceled due to missing packages|could not determine executable' <<<"$out"; then
+    why="the Pulumi CLI is missing: the npm package 'pulumi' is not installed in node_modules (run npm ci first)"
+  elif grep -q '^Downloading pulumi v' <<<"$out"; then
+    why="the Pulumi CLI is not installed and could not be downloaded (the npm package 'pulumi' fetches it from get.pulumi.com on first use: $last)"
+  else
+    why="the Pulumi CLI did not run ('${PULUMI_CMD[*]} version' exited $rc: $last)"
+  fi
+  fail "$why. Nothing was changed. Next: install the Pulumi CLI, then run npm run up:local again:
+    curl -fsSL https://get.pulumi.com | sh    # Linux or macOS: installs it into ~/.pulumi/bin
+    brew install pulumi/tap/pulumi            # or, on macOS, with Homebrew
+  and point this script at it: PULUMI=~/.pulumi/bin/pulumi npm run up:local (with Homebrew: PULUMI=\"\$(command -v pulumi)\" npm run up:local;
+  a bare PULUMI=pulumi would find node_modules/.bin/pulumi, the same downloader, first).
+  With internet access the default needs no install: the npm package downloads the CLI into ~/.pulumi/versions/ by itself.$(installed_cli_hint)"
+}
+
+# An installed CLI the default does not use (outside node_modules), so the message can name it.
+installed_cli_hint() {
+  local dir found=""
+  local -a dirs
+  IFS=: read -r -a dirs <<<"${PATH:-}"
+  for dir in "${dirs[@]}" "${HOME:-}/.pulumi/bin"; do
+    [[ -n "$dir" && "$dir" != */node_modules/.bin && -x "$dir/pulumi" && ! -d "$dir/pulumi" ]] && { found="$dir/pulumi"; break; }
+  done
+  [[ -z "$found" ]] || printf '\n  An installed CLI is already here: %s (run with PULUMI=%s).' "$found" "$found"
+}
+
 # Secret names the stack file references: `[NAME]` lists (env.secret, password: [NAME], ...).
 referenced_secrets() {
   grep -v '^[[:space:]]*#' "$STACK_FILE" | grep -oE '\[[A-Z][A-Z0-9_]*(, *[A-Z][A-Z0-9_]*)*\]' | tr -d '[] ' | tr ',' '\n' | sort -u
@@ -71,6 +116,7 @@ referenced_secrets() {
 if ((!DRY_RUN)); then
   command -v docker >/dev/null || fail "docker is not installed. Next: install Docker and start it (the local stack runs on this machine's engine)"
   docker info >/dev/null 2>&1 || fail "the Docker engine does not answer. Next: start it (sudo systemctl start docker) and check 'docker info'"
+  check_cli
 fi
 
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$ROOT/.pulumi}"

@@ -1,10 +1,11 @@
 // scripts/up-local.sh without the Pulumi CLI (which cannot be installed here): --dry-run prints the
 // plan, and a stand-in `pulumi` records every call, so the order, the defaults, and that secret
-// values travel only on stdin are checked for real. No claim is made that `pulumi up` ran.
+// values travel only on stdin are checked for real. No claim is made that `pulumi up` ran. With no
+// CLI at all, the script must say so and how to install it, before it changes anything.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -38,6 +39,7 @@ function fakeCli(dir: string): string {
     `#!/usr/bin/env bash
 set -euo pipefail
 log=${dir}/calls.log
+[[ "$1" == version ]] && { echo v3.265.0; exit 0; }
 printf 'ARGS %s | BACKEND=%s PASS=%s\\n' "$*" "$PULUMI_BACKEND_URL" "$PULUMI_CONFIG_PASSPHRASE" >>"$log"
 case "$1 $2" in
   "config get") grep -qx -- "$4" ${dir}/set 2>/dev/null || exit 1; echo value ;;
@@ -79,6 +81,7 @@ test("a run against a stand-in CLI: defaults exported, secrets only on stdin, se
     assert.ok(!out.includes(v), "nor in the output");
   }
   assert.match(out, /the app answers at: http:\/\/127\.0\.0\.1:8080/);
+  assert.match(out, /pulumi CLI v3\.265\.0/, "the CLI was checked first");
 
   // Again: the secrets exist now, so they are kept.
   const again = execFileSync("bash", [SCRIPT], { encoding: "utf8", env });
@@ -93,6 +96,58 @@ test("a failing pulumi up names the step and what to do next", () => {
   const r = spawnSync("bash", [SCRIPT], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, PULUMI: cli, PULUMI_BACKEND_URL: `file://${dir}/state` } });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /ERROR pulumi up failed .* Next: fix it and run npm run up:local again/);
+});
+
+/** A directory with a docker stand-in (docker info answers) and an empty PULUMI_HOME and HOME. */
+function noCliEnv(): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(join(tmpdir(), "up-local-nocli-"));
+  writeFileSync(join(dir, "docker"), "#!/bin/sh\nexit 0\n");
+  chmodSync(join(dir, "docker"), 0o755);
+  mkdirSync(join(dir, "home"));
+  // PATH without any node_modules/.bin (as under plain `bash`), so no installed CLI is suggested
+  // unless the machine really has one outside node_modules.
+  const path = [dir, ...(process.env.PATH ?? "").split(":").filter((d) => !d.endsWith("node_modules/.bin"))].join(":");
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: path, HOME: join(dir, "home"), PULUMI_HOME: join(dir, "pulumi-home"), PULUMI_BACKEND_URL: `file://${dir}/state`, npm_config_update_notifier: "false" };
+  delete env.PULUMI;
+  return { dir, env };
+}
+
+// The default CLI is the npm package `pulumi` (node_modules/pulumi): with an empty PULUMI_HOME it
+// must download the CLI. The download is refused in-process (fetch rejects with undici's own
+// offline error, "fetch failed"), so the test needs no network and behaves the same on a machine
+// that has one; on a machine without internet the script prints the same message with no help.
+test("without a Pulumi CLI that can be installed: a clear message, how to install it, exit 1, nothing changed", () => {
+  const { dir, env } = noCliEnv();
+  const offline = join(dir, "offline.cjs");
+  writeFileSync(offline, "globalThis.fetch = async () => { throw new TypeError('fetch failed'); };\n");
+  const r = spawnSync("bash", [SCRIPT], { encoding: "utf8", env: { ...env, NODE_OPTIONS: `--require ${offline}` }, timeout: 120_000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Downloading pulumi v\d+\.\d+\.\d+/, "the real npm wrapper tried to download the CLI");
+  assert.match(r.stderr, /ERROR the Pulumi CLI is not installed and could not be downloaded \(the npm package 'pulumi' fetches it from get\.pulumi\.com on first use: pulumi: fetch failed\)/);
+  assert.match(r.stderr, /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
+  assert.match(r.stderr, /brew install pulumi\/tap\/pulumi/);
+  assert.match(r.stderr, /PULUMI=~\/\.pulumi\/bin\/pulumi npm run up:local/);
+  assert.doesNotMatch(r.stderr + r.stdout, /pulumi whoami|step 1\/4/, "it stops before the first step, with no misleading hint");
+  assert.ok(!existsSync(join(dir, "state")), "no state backend directory was created");
+});
+
+test("a PULUMI command that does not exist: named as missing, with how to install the CLI", () => {
+  const { dir, env } = noCliEnv();
+  const r = spawnSync("bash", [SCRIPT], { encoding: "utf8", env: { ...env, PULUMI: join(dir, "no-such-pulumi") } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`ERROR the Pulumi CLI is missing: '${dir}/no-such-pulumi' was not found`));
+  assert.match(r.stderr, /curl -fsSL https:\/\/get\.pulumi\.com \| sh/);
+  assert.ok(!existsSync(join(dir, "state")));
+});
+
+test("an installed CLI the default does not use is named in the message", () => {
+  const { dir, env } = noCliEnv();
+  mkdirSync(join(dir, "home", ".pulumi", "bin"), { recursive: true });
+  writeFileSync(join(dir, "home", ".pulumi", "bin", "pulumi"), "#!/bin/sh\necho v3.265.0\n");
+  chmodSync(join(dir, "home", ".pulumi", "bin", "pulumi"), 0o755);
+  const r = spawnSync("bash", [SCRIPT], { encoding: "utf8", env: { ...env, PULUMI: join(dir, "no-such-pulumi") } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`An installed CLI is already here: ${dir}/home/\\.pulumi/bin/pulumi \\(run with PULUMI=${dir}/home/\\.pulumi/bin/pulumi\\)`));
 });
 
 test("an unknown option is a usage error", () => {
