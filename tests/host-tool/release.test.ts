@@ -111,6 +111,17 @@ describe("host tool release on h1", () => {
     assert.equal(running.stdout.trim(), "app-web-v1");
   });
 
+  test("without the Engine API (RAILHEAD_DOCKER_API=off: docker CLI only) a release works the same", async () => {
+    const line = webRelease("app", "cli1", rigImage("app:v2")).join(" ");
+    const r = await h.sh(`RAILHEAD_DOCKER_API=off ${h.toolPath} --host-label h1 ${line}`, "SECRET_KEY_BASE=first\n");
+    assert.equal(r.code, 0, describeResult(r));
+    assert.match(r.stdout, /stopped app-web-v2 \(kept for rollback\)/);
+    assert.equal(await version(), "v2");
+    const all = await h.sh("docker ps -a --filter label=railhead.service=app --format '{{.Names}} {{.State}}' | sort");
+    assert.match(all.stdout, /^app-web-cli1 running$/m);
+    assert.match(all.stdout, /^app-web-v2 exited$/m);
+  });
+
   test("retain keeps only the newest N stopped containers", async () => {
     for (const v of ["r1", "r2", "r3", "r4"]) {
       const r = await h.tool(webRelease("app", v, rigImage("app:v2"), ["--retain", "2"]), "SECRET_KEY_BASE=first\n");
