@@ -111,6 +111,19 @@ describe("host tool release on h1", () => {
     assert.equal(running.stdout.trim(), "app-web-v1");
   });
 
+  test("without the Engine API (RAILHEAD_DOCKER_API=off: docker CLI only) a release works the same", async () => {
+    const live = (await h.sh("docker ps --filter label=railhead.service=app --format '{{.Names}}'")).stdout.trim();
+    assert.match(live, /^app-web-\S+$/, "one live release before");
+    const line = webRelease("app", "cli1", rigImage("app:v2")).join(" ");
+    const r = await h.sh(`RAILHEAD_DOCKER_API=off ${h.toolPath} --host-label h1 ${line}`, "SECRET_KEY_BASE=first\n");
+    assert.equal(r.code, 0, describeResult(r));
+    assert.ok(r.stdout.includes(`stopped ${live} (kept for rollback)`), describeResult(r));
+    assert.equal(await version(), "v2");
+    const all = await h.sh("docker ps -a --filter label=railhead.service=app --format '{{.Names}} {{.State}}' | sort");
+    assert.match(all.stdout, /^app-web-cli1 running$/m);
+    assert.ok(all.stdout.includes(`${live} exited`), all.stdout);
+  });
+
   test("retain keeps only the newest N stopped containers", async () => {
     for (const v of ["r1", "r2", "r3", "r4"]) {
       const r = await h.tool(webRelease("app", v, rigImage("app:v2"), ["--retain", "2"]), "SECRET_KEY_BASE=first\n");

@@ -171,10 +171,12 @@ accessory_boot() {
   if [[ $network != host && $network != none ]]; then net_args+=(--network-alias "$container" --network-alias "$name"); fi
   local -a cmd_words=()
   rh_split_words cmd_words "$cmd"
+  local -a log_args=()
+  rh_log_args log_args "${run_args[@]}" # not part of the spec: adding log caps restarts no accessory
   rh_log "$step" "starting $container ($image)"
   if ! docker run -d --name "$container" --restart unless-stopped "${net_args[@]}" \
     --label railhead.managed=true --label "railhead.service=$service" --label "railhead.accessory=$name" \
-    --label "railhead.spec=$spec" --env-file "$dir/env" "${run_args[@]}" "$image" "${cmd_words[@]}" >/dev/null; then
+    --label "railhead.spec=$spec" --env-file "$dir/env" "${log_args[@]}" "${run_args[@]}" "$image" "${cmd_words[@]}" >/dev/null; then
     accessory_rollback "$container" "$previous" "$had_old"
     rh_fail "$step" "docker run failed for $container" "check the port binds and options above"
   fi

@@ -221,9 +221,10 @@ litestream_run() {
     docker stop -t 30 "$container" >/dev/null || true
     docker rm -f "$container" >/dev/null
   fi
+  local -a log_args=() && rh_log_args log_args
   docker run -d --name "$container" --restart unless-stopped --label railhead.managed=true \
     --label "railhead.service=$service" --label railhead.role=litestream --label "railhead.spec=$spec" \
-    "${args[@]}" "$image" replicate -config /etc/litestream.yml -no-expand-env >/dev/null
+    "${log_args[@]}" "${args[@]}" "$image" replicate -config /etc/litestream.yml -no-expand-env >/dev/null
   sleep 2
   if ! dp_container_running "$container"; then
     rh_print_container_logs "$container" 50

@@ -183,16 +183,62 @@ release_spec() {
   } | sha256sum | cut -c1-16
 }
 
-# The network alias slot (a|b) a container answers to on the app network, if any.
+# The network alias slot (a|b) a container answers to on the app network (from the snapshot).
 release_container_slot() {
-  docker container inspect --format "{{with index .NetworkSettings.Networks \"$R_NETWORK\"}}{{range .Aliases}}{{println .}}{{end}}{{end}}" "$1" 2>/dev/null |
-    sed -n "s/^$R_SERVICE-$R_ROLE--\([ab]\)\$/\1/p" | head -n 1
+  printf '%s' "${RS_SLOT[$1]:-}"
 }
 
 # Names of this role's containers (running or not), newest first.
 release_role_containers() {
   docker ps -a --filter "label=railhead.service=$R_SERVICE" --filter "label=railhead.role=$R_ROLE" \
     --format '{{.Names}}' 2>/dev/null
+}
+
+# Names of this role's containers, one per line (the Engine API when in use: no CLI process).
+release_role_names() {
+  local json
+  if [[ -n $RH_API_SOCKET ]]; then
+    # filters={"label":["railhead.service=S","railhead.role=R"]} (S and R are validated names)
+    json=$(rh_api GET "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22railhead.service%3D$R_SERVICE%22%2C%22railhead.role%3D$R_ROLE%22%5D%7D") ||
+      return 1
+    while [[ $json =~ \"Names\":\[\"/([A-Za-z0-9][A-Za-z0-9_.-]*)\" ]]; do
+      printf '%s\n' "${BASH_REMATCH[1]}"
+      json=${json#*"${BASH_REMATCH[0]}"}
+    done
+    return 0
+  fi
+  release_role_containers
+}
+
+# Reads every container of the role once (a list and one `docker container inspect`) into
+# RS_NAMES and, per name, RS_STATE, RS_SPEC (label railhead.spec), RS_SLOT (a|b alias on the app
+# network), RS_IMG (image id) and RS_ORDER ("<FinishedAt> <Created>", for the prune). The role's
+# lock is held, so nothing else changes them while a release runs; the release updates the
+# snapshot for what it does itself.
+release_snapshot() {
+  RS_NAMES=()
+  declare -gA RS_STATE=() RS_SPEC=() RS_SLOT=() RS_IMG=() RS_ORDER=()
+  local names name state spec img fin created aliases a
+  names=$(release_role_names) || rh_fail release "could not list the containers of $R_SERVICE/$R_ROLE" "check that the Docker engine answers (docker ps)"
+  [[ -n $names ]] || return 0
+  # shellcheck disable=SC2086 # one name per word
+  while IFS='|' read -r name state spec img fin created aliases; do
+    name=${name#/}
+    [[ -n $name ]] || continue
+    RS_NAMES+=("$name")
+    RS_STATE[$name]=$state RS_SPEC[$name]=$spec RS_IMG[$name]=$img RS_ORDER[$name]="$fin $created" RS_SLOT[$name]=""
+    for a in $aliases; do
+      case $a in "$R_SERVICE-$R_ROLE--a") RS_SLOT[$name]=a ;; "$R_SERVICE-$R_ROLE--b") RS_SLOT[$name]=b ;; esac
+      [[ -n ${RS_SLOT[$name]} ]] && break
+    done
+  done < <(docker container inspect --format \
+    "{{.Name}}|{{.State.Status}}|{{index .Config.Labels \"railhead.spec\"}}|{{.Image}}|{{.State.FinishedAt}}|{{.Created}}|{{with index .NetworkSettings.Networks \"$R_NETWORK\"}}{{range .Aliases}}{{.}} {{end}}{{end}}" \
+    $names 2>/dev/null)
+}
+
+# True for the states `docker ps` (without -a) lists: the ones a release stops.
+release_is_up() {
+  [[ $1 == running || $1 == paused || $1 == restarting ]]
 }
 
 release_run() {
@@ -216,10 +262,11 @@ release_run() {
     [[ $(rh_kv_get "$conf" ROLE) == "$R_ROLE" ]] || release_abort register "the proxy routes service $R_SERVICE to role $(rh_kv_get "$conf" ROLE), not $R_ROLE" "release the proxied role with --web, other roles without it"
     live=$(rh_kv_get "$conf" LIVE)
   fi
+  release_snapshot
 
   # 1. Already current?
-  state=$(rh_container_state "$name")
-  if [[ $state == running && $(rh_container_label "$name" railhead.spec) == "$spec" ]] && release_image_current "$name"; then
+  state=${RS_STATE[$name]:-}
+  if [[ $state == running && ${RS_SPEC[$name]:-} == "$spec" ]] && release_image_current "$name"; then
     if ((R_WEB == 0)) || [[ -n $live && $(release_container_slot "$name") == "$live" ]]; then
       rm -f "$env_new"
       release_stop_others "$name"
@@ -234,7 +281,7 @@ release_run() {
     [[ $live == a ]] && slot=b
     release_free_slot "$slot" "$name"
   fi
-  if [[ -n $state && $(rh_container_label "$name" railhead.spec) == "$spec" ]] && release_image_current "$name"; then
+  if [[ -n $state && ${RS_SPEC[$name]:-} == "$spec" ]] && release_image_current "$name"; then
     if [[ $state == running ]]; then
       rh_log release "$name already runs (not live yet): continuing with it"
       slot=$(release_container_slot "$name")
@@ -243,14 +290,16 @@ release_run() {
       ((R_WEB)) && release_set_slot_alias "$name" "$slot"
       docker start "$name" >/dev/null || release_abort start "could not start the retained container $name" "docker logs $name"
       RELEASE_NEW_STARTED=1
+      RS_STATE[$name]=running
       rh_log release "started the retained container $name (no pull)"
     fi
     rm -f "$env_new"
   else
     if [[ -n $state ]]; then
       local n=1
-      while [[ -n $(rh_container_state "$name-replaced-$n") ]]; do n=$((n + 1)); done
+      while [[ -n ${RS_STATE[$name-replaced-$n]:-} || -n $(rh_container_state "$name-replaced-$n") ]]; do n=$((n + 1)); done
       docker rename "$name" "$name-replaced-$n"
+      release_snapshot_rename "$name" "$name-replaced-$n"
       rh_log release "an older $name with another spec was renamed $name-replaced-$n"
     fi
     rh_pull_image "$R_IMAGE" "$R_PULL" || release_abort pull "could not pull $R_IMAGE" "check the image reference, the registry and 'railhead-host registry login'"
@@ -264,23 +313,26 @@ release_run() {
   # 4. Healthy?
   release_wait_healthy "$name"
 
-  # 5. Web: cut over and drain.
-  local old=""
+  # 5. Web: cut over, then drain (the drain runs in the cutover's exec, outside the proxy lock).
   if ((R_WEB)); then
     # The address the health check used (a container keeps it while it runs).
     local ip=$RELEASE_IP
-    old=$(rh_with_lock proxy proxy_cutover_locked "$R_SERVICE" "$slot" "$ip" "$R_DEPLOY_TIMEOUT") ||
+    PROXY_OLD_SLOT=""
+    rh_with_lock proxy proxy_cutover_locked "$R_SERVICE" "$slot" "$ip" "$R_DEPLOY_TIMEOUT" "$R_DRAIN_TIMEOUT" ||
       release_abort cutover "the proxy did not switch to $name" "docker logs $RH_PROXY_CONTAINER; the old container keeps serving"
-    rh_log cutover "proxy switched be_$R_SERVICE to slot $slot ($ip)${old:+, slot $old in maintenance}"
-    if [[ -n $old ]]; then
-      proxy_drain_slot "$R_SERVICE" "$old" "$R_DRAIN_TIMEOUT"
-      rh_log drain "slot $old drained"
+    rh_log cutover "proxy switched be_$R_SERVICE to slot $slot ($ip)${PROXY_OLD_SLOT:+, slot $PROXY_OLD_SLOT in maintenance}"
+    if [[ -n $PROXY_OLD_SLOT ]]; then
+      proxy_drain_slot "$PROXY_OLD_SLOT" "$R_DRAIN_TIMEOUT"
+      rh_log drain "slot $PROXY_OLD_SLOT drained"
+    else
+      proxy_drain_wait
     fi
   fi
 
-  # 6. Stop the previous containers (kept for rollback), prune beyond --retain.
-  release_stop_others "$name"
-  release_prune
+  # 6. Stop the previous containers (kept for rollback) and, at the same time, prune beyond
+  # --retain (the containers being stopped count as the newest stopped ones).
+  RS_STATE[$name]=running
+  release_stop_others "$name" prune
 
   # 7. Audit.
   local seconds
@@ -290,22 +342,35 @@ release_run() {
   rh_log release "released $R_VERSION as $name in ${seconds}s"
 }
 
+# Moves the snapshot entry of OLD to NEW (after a `docker rename`).
+release_snapshot_rename() {
+  local old=$1 new=$2 i
+  RS_STATE[$new]=${RS_STATE[$old]} RS_SPEC[$new]=${RS_SPEC[$old]} RS_SLOT[$new]=${RS_SLOT[$old]}
+  RS_IMG[$new]=${RS_IMG[$old]} RS_ORDER[$new]=${RS_ORDER[$old]}
+  unset "RS_STATE[$old]" "RS_SPEC[$old]" "RS_SLOT[$old]" "RS_IMG[$old]" "RS_ORDER[$old]"
+  for i in "${!RS_NAMES[@]}"; do [[ ${RS_NAMES[$i]} == "$old" ]] && RS_NAMES[i]=$new; done
+  return 0
+}
+
 # True unless --pull always brought a different image than the container's.
 release_image_current() {
   [[ $R_PULL == missing ]] && return 0
   rh_pull_image "$R_IMAGE" always >/dev/null || return 0
-  [[ $(docker container inspect --format '{{.Image}}' "$1" 2>/dev/null) == "$(rh_image_id "$R_IMAGE")" ]]
+  [[ ${RS_IMG[$1]:-} == "$(rh_image_id "$R_IMAGE")" ]]
 }
 
 # A slot alias must belong to one running container only; a leftover (e.g. a container started
 # by hand or by an interrupted release) is stopped before the new container takes the slot.
 release_free_slot() {
   local slot=$1 keep=$2 c
-  for c in $(docker ps --filter "label=railhead.service=$R_SERVICE" --filter "label=railhead.role=$R_ROLE" --format '{{.Names}}'); do
+  for c in "${RS_NAMES[@]}"; do
     [[ $c == "$keep" ]] && continue
-    if [[ $(release_container_slot "$c") == "$slot" ]]; then
+    release_is_up "${RS_STATE[$c]}" || continue
+    if [[ ${RS_SLOT[$c]} == "$slot" ]]; then
       rh_warn release "$c holds the idle slot $slot but is not live: stopping it"
-      docker stop -t "$R_STOP_TIMEOUT" "$c" >/dev/null || true
+      rh_stop_containers "$R_STOP_TIMEOUT" "$c" || true
+      RS_STATE[$c]=$(rh_container_state "$c")
+      [[ ${RS_STATE[$c]} == exited ]] && RS_ORDER[$c]="$(date -u +%Y-%m-%dT%H:%M:%S.%NZ) ${RS_ORDER[$c]#* }"
     fi
   done
 }
@@ -318,11 +383,13 @@ release_set_slot_alias() {
   docker network disconnect "$R_NETWORK" "$name" >/dev/null 2>&1 || true
   docker network connect --alias "$R_SERVICE-$R_ROLE--$slot" "$R_NETWORK" "$name" ||
     release_abort start "could not attach $name to $R_NETWORK as slot $slot" "docker network inspect $R_NETWORK"
+  RS_SLOT[$name]=$slot
 }
 
 release_create_container() {
-  local name=$1 spec=$2 slot=$3 labels=() alias=()
+  local name=$1 spec=$2 slot=$3 labels=() alias=() logs=()
   rh_labels_args labels "$R_SERVICE" "$R_ROLE" "$R_VERSION"
+  rh_log_args logs "${R_OPTION_ARGS[@]}"
   [[ -n $slot ]] && alias=(--network-alias "$R_SERVICE-$R_ROLE--$slot")
   if ! docker run --detach --name "$name" --restart unless-stopped \
     --network "$R_NETWORK" "${alias[@]}" \
@@ -330,8 +397,7 @@ release_create_container() {
     --env "RAILHEAD_SERVICE=$R_SERVICE" --env "RAILHEAD_ROLE=$R_ROLE" --env "RAILHEAD_VERSION=$R_VERSION" \
     --env "RAILHEAD_CONTAINER_NAME=$name" \
     "${labels[@]}" --label "railhead.spec=$spec" --label "railhead.image=$R_IMAGE" \
-    --log-opt max-size=10m \
-    "${R_VOLUME_ARGS[@]}" "${R_OPTION_ARGS[@]}" "$R_IMAGE" "${R_CMD_WORDS[@]}" >/dev/null; then
+    "${logs[@]}" "${R_VOLUME_ARGS[@]}" "${R_OPTION_ARGS[@]}" "$R_IMAGE" "${R_CMD_WORDS[@]}" >/dev/null; then
     docker rm -f "$name" >/dev/null 2>&1 || true
     release_abort start "docker could not start $name" "read Docker's error above (an --option, the image's command?)"
   fi
@@ -374,37 +440,58 @@ release_abort() {
   rh_fail "$step" "$what" "$next"
 }
 
-# Stops every other running container of the role (they stay, for rollback).
+# Stops every other running container of the role (they stay, for rollback). With "prune", also
+# removes the stopped containers beyond the newest --retain, at the same time as the stop: the
+# containers being stopped are the newest stopped ones once stopped, so which ones go is known
+# before the stop ends. A container that cannot be stopped fails the command (the new release
+# serves; the next release stops it again).
 release_stop_others() {
-  local keep=$1 c stopped=()
-  for c in $(docker ps --filter "label=railhead.service=$R_SERVICE" --filter "label=railhead.role=$R_ROLE" --format '{{.Names}}'); do
-    [[ $c == "$keep" ]] || stopped+=("$c")
+  local keep=$1 prune=${2:-} c stopped=() prune_pid="" rc=0
+  for c in "${RS_NAMES[@]}"; do
+    [[ $c != "$keep" ]] && release_is_up "${RS_STATE[$c]}" && stopped+=("$c")
   done
-  ((${#stopped[@]})) || return 0
-  docker stop -t "$R_STOP_TIMEOUT" "${stopped[@]}" >/dev/null
-  rh_log stop "stopped ${stopped[*]} (kept for rollback)"
+  if [[ $prune == prune ]]; then
+    release_prune "$keep" "${#stopped[@]}" &
+    prune_pid=$!
+  fi
+  if ((${#stopped[@]})); then
+    rh_stop_containers "$R_STOP_TIMEOUT" "${stopped[@]}" || rc=$?
+  fi
+  if [[ -n $prune_pid ]]; then wait "$prune_pid" || true; fi
+  ((rc == 0)) || rh_fail stop "could not stop ${stopped[*]}" "docker ps; docker stop ${stopped[*]} (the new release already serves)"
+  ((${#stopped[@]} == 0)) || rh_log stop "stopped ${stopped[*]} (kept for rollback)"
 }
 
-# Removes stopped containers of the role beyond the newest --retain (by when they stopped), and
-# their images when no other container uses them.
+# Removes the stopped containers of the role beyond the newest --retain (by when they stopped),
+# and their images when no other container uses them. Usage: release_prune KEEP STOPPING_NOW
+# (STOPPING_NOW containers are being stopped and count as the newest).
 release_prune() {
-  local lines c image removed=() images=()
-  lines=$(docker ps -a --filter "label=railhead.service=$R_SERVICE" --filter "label=railhead.role=$R_ROLE" \
-    --filter status=exited --filter status=created --filter status=dead --format '{{.Names}}')
-  [[ -n $lines ]] || return 0
-  # shellcheck disable=SC2086 # one name per word
-  mapfile -t lines < <(docker container inspect --format '{{.State.FinishedAt}} {{.Created}} {{.Name}} {{.Image}}' $lines |
-    sort -r | tail -n +"$((R_RETAIN + 1))")
+  local keep=$1 room=$((R_RETAIN - $2)) c name image removed=() images=() lines=()
+  ((room >= 0)) || room=0
+  mapfile -t lines < <(for c in "${RS_NAMES[@]}"; do
+    [[ $c == "$keep" ]] && continue
+    case ${RS_STATE[$c]} in exited | created | dead) printf '%s %s\n' "${RS_ORDER[$c]}" "$c" ;; esac
+  done | sort -r | tail -n +"$((room + 1))")
   for c in "${lines[@]}"; do
-    read -r _ _ name image <<<"$c"
-    name=${name#/}
-    docker rm "$name" >/dev/null && removed+=("$name") && images+=("$image")
+    read -r _ _ name <<<"$c"
+    [[ -n $name ]] || continue
+    if rh_api_word "$name" && rh_api DELETE "/containers/$name" >/dev/null; then
+      :
+    elif [[ -n $RH_API_SOCKET ]] || ! docker rm "$name" >/dev/null; then
+      continue
+    fi
+    removed+=("$name")
+    images+=("${RS_IMG[$name]}")
   done
   ((${#removed[@]})) || return 0
   rh_log prune "removed ${removed[*]} (beyond --retain $R_RETAIN)"
+  # An image still used by any container (running or stopped) is refused by the engine (no force).
   for image in $(printf '%s\n' "${images[@]}" | sort -u); do
-    if [[ -z $(docker ps -a --filter "ancestor=$image" --format '{{.ID}}' | head -n 1) ]]; then
-      if docker rmi "$image" >/dev/null 2>&1; then rh_log prune "removed unused image ${image:7:12}"; fi
+    if rh_api_word "$image" && rh_api DELETE "/images/$image" >/dev/null; then
+      rh_log prune "removed unused image ${image:7:12}"
+    elif [[ -z $RH_API_SOCKET ]] && [[ -z $(docker ps -a --filter "ancestor=$image" --format '{{.ID}}' | head -n 1) ]] &&
+      docker rmi "$image" >/dev/null 2>&1; then
+      rh_log prune "removed unused image ${image:7:12}"
     fi
   done
 }
@@ -499,7 +586,7 @@ cmd_migrate() {
   for v in "${volumes[@]}"; do volume_args+=(--volume "$v"); done
   rh_split_words words "$cmd"
   rh_require_docker
-  local env_file name labels=() rc=0 started
+  local env_file name labels=() logs=() rc=0 started
   started=$(rh_now_us)
   env_file="$(rh_app_dir "$service")/env/.migrate-$$.env"
   mkdir -p "$(dirname "$env_file")"
@@ -508,10 +595,11 @@ cmd_migrate() {
   release_ensure_volumes "$service" "${volumes[@]}" || { rm -f "$env_file"; rh_fail volume "could not create a volume of ${volumes[*]}" "docker volume ls; read Docker's error above"; }
   name="$service-migrate-$version-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   rh_labels_args labels "$service" migrate "$version"
+  rh_log_args logs "${option_args[@]}"
   rh_log migrate "running '${words[*]}' in $name"
   docker run --rm --name "$name" --network "$network" --env-file "$env_file" \
     --env "RAILHEAD_SERVICE=$service" --env "RAILHEAD_ROLE=migrate" --env "RAILHEAD_VERSION=$version" \
-    "${labels[@]}" "${volume_args[@]}" "${option_args[@]}" "$image" "${words[@]}" </dev/null || rc=$?
+    "${labels[@]}" "${logs[@]}" "${volume_args[@]}" "${option_args[@]}" "$image" "${words[@]}" </dev/null || rc=$?
   rm -f "$env_file"
   rh_audit "$service" migrate "$version" "$([[ $rc == 0 ]] && echo ok || echo "failed:exit-$rc")" "$(rh_seconds_between "$started" "$(rh_now_us)")"
   if ((rc != 0)); then
