@@ -239,7 +239,7 @@ export function planDeploy(config: DeployConfig): DeployPlan {
   try {
     planImage(config);
   } catch (e) {
-    problems.push({ path: "railhead:builder.secrets", message: (e as Error).message });
+    problems.push({ path: "railhead:builder.secrets", message: (e as Error).message, example: "remove builder.secrets; build in CI and set railhead:image to the pushed repo@sha256 digest" });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 

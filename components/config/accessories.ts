@@ -6,7 +6,8 @@ import type { ConfigProblem } from "./problems";
 import type { RoleConfig } from "./types";
 import type { LitestreamConfig } from "./litestream";
 import { envSchema } from "./env";
-import { int, nameKey, obj, oneLine, plainValue, secretRef } from "./shared";
+import { command, dockerOptions, int, nameKey, obj, oneLine, secretRef } from "./shared";
+import { cronProblem } from "./hardening";
 import type { Section } from "./section";
 
 const VOLUME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^:]*$/;
@@ -17,7 +18,7 @@ export const accessorySchema = obj({
     preset: z.enum(["postgres", "redis"]).optional().describe("fills image, port, healthcheck, volume and the URL env for you"),
     image: z.string().min(1).optional().describe("image, required without a preset (an official, pinned tag, e.g. postgres:16.4)"),
     host: z.string().min(1).describe("host name from railhead:hosts"),
-    cmd: oneLine("cmd").min(1).optional().describe("container command (redis preset: built from maxmemory/appendonly)"),
+    cmd: command("cmd").optional().describe("container command (redis preset: built from maxmemory/appendonly)"),
     port: z
       .union([int(1, 65535, "a port"), z.string().regex(/^(\d{1,5})(:\d{1,5})?$/)], { error: (iss) => `expected a port (5432) or host:container ("15432:5432"), got ${JSON.stringify(iss.input)}` })
       .optional()
@@ -27,7 +28,7 @@ export const accessorySchema = obj({
       .prefault({ clear: {}, secret: [] })
       .describe("container env: `clear` values, `secret` names of railhead:secrets (sent on stdin only)"),
     volumes: z.array(z.string().regex(VOLUME_RE, { error: (iss) => `${JSON.stringify(iss.input)} is not a named volume \`name:/absolute/path\` (host paths are not mounted)` })).default([]).describe("named volumes `name:/path`, prefixed with the service name on the host; kept on delete unless purgeOnDelete"),
-    options: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: "a docker run option without dashes, e.g. memory" }), plainValue).default({}).describe("docker run options, e.g. memory: 1g, shm-size: 256m"),
+    options: dockerOptions(),
     healthCmd: oneLine("healthCmd").min(1).optional().describe("a shell command run in the container that exits 0 when it serves (presets: pg_isready / redis-cli ping)"),
     protect: z.boolean().optional().describe("refuse to delete the accessory (pulumi protect); default: on for the production stack"),
     purgeOnDelete: z.boolean().default(false).describe("remove the data volumes when the accessory is removed (off: data outlives the accessory)"),
@@ -40,7 +41,14 @@ export const accessorySchema = obj({
     maxmemory: z.string().regex(/^\d+(kb|mb|gb)?$/i).optional().describe("redis: maxmemory, e.g. 256mb"),
     maxmemoryPolicy: z.enum(["noeviction", "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random", "volatile-random", "volatile-ttl"]).optional().describe("redis: maxmemory-policy"),
     appendonly: z.boolean().default(true).describe("redis: AOF persistence so data survives a restart (default true)"),
-    backup: obj({ schedule: z.string().min(1).default("daily").describe("cron schedule or daily/hourly for pg-dump + restore drill") })
+    backup: obj({ schedule: z
+        .string()
+        .min(1)
+        .check((ctx) => {
+          const p = cronProblem(ctx.value);
+          if (p) ctx.issues.push({ code: "custom", input: ctx.value, message: p, params: { example: 'schedule: "17 3 * * *"   (or hourly, daily, weekly)' } });
+        })
+        .default("daily").describe("cron schedule or daily/hourly for pg-dump + restore drill") })
       .optional()
       .describe("postgres: dump to the litestream replica target and drill the restore on a schedule"),
 }, {

@@ -10,7 +10,16 @@ export const HCLOUD_LOCATIONS: Record<string, string> = { fsn1: "eu-central", nb
 
 const underSsh = (k: string) => `"${k}" goes under ssh for an existing server: { ssh: { ${k}: ... } }`;
 const hostLevel = { address: underSsh("address"), host: underSsh("address"), user: underSsh("user"), port: underSsh("port"), hostKey: underSsh("hostKey"), ip: underSsh("address") };
-const labels = z.record(z.string().min(1), plainValue).default({}).describe("labels (Hetzner labels on hcloud servers)");
+const labels = z
+  .record(
+    z
+      .string()
+      .regex(/^([a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([a-z0-9A-Z._-]{0,61}[a-z0-9A-Z])?$/, { error: "a label key: letters, digits, ., _ and -, at most 63" })
+      .refine((k) => !/^railhead/i.test(k), { error: (iss) => `"${String(iss.input)}" is Railhead's own label namespace (the firewall and the tool select servers by it); use another key` }),
+    plainValue,
+  )
+  .default({})
+  .describe("labels (Hetzner labels on hcloud servers); railhead* keys are Railhead's own");
 
 export const hcloudHost = obj(
   {

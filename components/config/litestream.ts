@@ -6,14 +6,16 @@ import { z } from "zod";
 import type { ConfigProblem } from "./problems";
 import type { RoleConfig } from "./types";
 import { int, isLoopback, isPrivateIpv4, obj, secretRef } from "./shared";
+import { cronProblem } from "./hardening";
 import type { Section } from "./section";
 
 /** Go duration as litestream 0.3.13 parses it (`time.ParseDuration`): 500ms, 1s, 10m, 1h30m. */
 const DURATION_RE = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 const goDuration = z.string().regex(DURATION_RE, { error: (iss) => `${JSON.stringify(iss.input)} is not a Go duration like 1s, 10m, 1h or 72h` });
 const duration = (def: string, what: string) => goDuration.default(def).describe(what);
-const DB_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-const PREFIX_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+const DB_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/; // no "/" and no leading ".": never outside storage
+/** Path segments without "." or ".." (a root container chowns the replica path; it must stay under the replica dir). */
+const PREFIX_RE = /^(?!\.{1,2}(\/|$))[A-Za-z0-9_.-]+(\/(?!\.{1,2}(\/|$))[A-Za-z0-9_.-]+)*$/;
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const secretName = secretRef;
 
@@ -26,7 +28,7 @@ export const s3ReplicaSchema = obj({
     type: z.literal("s3"),
     bucket: z.string().regex(BUCKET_RE, { error: "an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens" }).optional().describe("bucket name (default <service>-<stack>-litestream)"),
     createBucket: z.boolean().default(true).describe("create and configure the bucket (versioning, encryption, public access block, lifecycle); false = it exists"),
-    region: z.string().min(1).default("us-east-1").describe("AWS region, or the provider's (Hetzner fsn1, R2 auto)"),
+    region: z.string().regex(/^[a-z0-9-]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not a region name (lower-case letters, digits and -, e.g. fsn1 or eu-central-1)` }).default("us-east-1").describe("AWS region, or the provider's (Hetzner fsn1, R2 auto)"),
     endpoint: z.url({ error: (iss) => `${JSON.stringify(iss.input)} is not a URL (https://host)` }).optional().describe("S3-compatible endpoint (Hetzner, R2, B2, MinIO), https://...; absent = AWS"),
     forcePathStyle: z.boolean().optional().describe("path-style URLs (default: true with an endpoint)"),
     accessKeyId: secretName.optional().describe("secret with the access key id; required with an endpoint; on AWS default: an IAM user limited to the prefix"),
@@ -97,7 +99,6 @@ export interface LitestreamValidationContext {
   readonly keyPath: (path: ReadonlyArray<string | number>) => string;
 }
 
-const CRON_RE = /^(\S+\s+){4}\S+$/;
 
 /** The roles that mount the SQLite volume. */
 export function sqliteRoles(ls: LitestreamSettings, roles: RoleConfig[]): RoleConfig[] {
@@ -123,9 +124,8 @@ export function validateLitestream(ls: LitestreamConfig, ctx: LitestreamValidati
   if (roles.length === 0) p(["roles"], "no role mounts the SQLite volume, so there is nothing to replicate", "roles: [web]");
   const dup = ls.databases.find((d, i) => ls.databases.indexOf(d) !== i);
   if (dup) p(["databases"], `"${dup}" is listed twice; two replicators on one database lose data silently`, "databases: [production.sqlite3, production_queue.sqlite3]");
-  if (!ls.drill.schedule.match(/^(hourly|daily|weekly)$/) && !CRON_RE.test(ls.drill.schedule)) {
-    p(["drill", "schedule"], `"${ls.drill.schedule}" is neither hourly/daily/weekly nor a 5-field cron expression`, 'schedule: "17 3 * * *"');
-  }
+  const cron = cronProblem(ls.drill.schedule);
+  if (cron) p(["drill", "schedule"], cron, 'schedule: "17 3 * * *"   (or hourly, daily, weekly)');
   if (ls.replica.type === "s3") {
     const r = ls.replica;
     // Plain http only to loopback or a private network (e.g. MinIO beside the app); never across the internet.

@@ -1,6 +1,6 @@
 // The release settings that are single values: retain, migrate, readinessDelay, stopTimeout.
 import { z } from "zod";
-import { int, oneLine } from "./shared";
+import { command, int } from "./shared";
 import type { Section } from "./section";
 
 export const retain: Section = {
@@ -13,7 +13,7 @@ export const migrate: Section = {
   key: "migrate",
   raw: "string",
   schema: z
-    .union([oneLine("migrate").min(1), z.literal(false)], { error: "a command (bin/rails db:prepare) or false" })
+    .union([command("migrate"), z.literal(false)], { error: "a command (bin/rails db:prepare) or false" })
     .default("bin/rails db:prepare")
     .describe("run once per release before the web cutover; false to skip"),
   examples: [[/^migrate/, "railhead:migrate: bin/rails db:prepare   (or false)"]],

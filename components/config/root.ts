@@ -6,7 +6,7 @@ import { z } from "zod";
 import { ConfigError, keyPath, NAMESPACE, Problems, secretCommand, type ConfigProblem, type Path } from "./problems";
 import { messages, translate, type TranslateContext } from "./issues";
 import { exampleIn, type Section } from "./section";
-import { cidrHasIp, ipv4ToInt, nearest, parseCidr } from "./shared";
+import { cidrHasIp, ipv4ToInt, isPrivateIpv4, nearest, parseCidr } from "./shared";
 import { deriveVersion, image, parseImageRef, service, version } from "./image";
 import { registry } from "./registry";
 import { builder } from "./builder";
@@ -178,7 +178,7 @@ function parseSections(input: Record<string, unknown>, problems: Problems): Pars
       for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
         const n = sec.entries.name.safeParse(name, { error: messages });
         const r = sec.entries.value.safeParse(v, { error: messages });
-        if (!n.success) problems.add([sec.key, name], `"${name}" is not a valid name: lower-case letters, digits, - and _, starting with a letter or digit`, exampleFor([sec.key]));
+        if (!n.success) problems.add([sec.key, name], `"${name}" is not a valid name: ${n.error.issues.map((i) => i.message).join("; ")}`, exampleFor([sec.key]));
         if (r.success && n.success) out[name] = r.data;
         else {
           if (!r.success) translate(r.error.issues, v, [sec.key, name], ctx);
@@ -339,7 +339,9 @@ function crossCheck(p: Parsed, raw: RawStackConfig, secretNames: string[], secre
   const subnet = net ? parseCidr(net.subnet) : undefined;
   const seenIp = new Map<string, string>();
   for (const h of Object.values(hostsOut)) {
-    if (h.privateIp) {
+    if (h.privateIp && !isPrivateIpv4(h.privateIp)) {
+      problems.add(["hosts", h.name, "privateIp"], `${h.privateIp} is not a private address (10/8, 172.16/12, 192.168/16); accessories publish on it, so a public address would expose them`, `privateIp: ${subnetHost(net?.subnet ?? "10.0.1.0/24")}`);
+    } else if (h.privateIp) {
       const ip = ipv4ToInt(h.privateIp);
       if (subnet && typeof subnet !== "string" && ip !== undefined && !cidrHasIp(subnet, ip) && h.kind === "hcloud") {
         problems.add(["hosts", h.name, "privateIp"], `${h.privateIp} is not inside railhead:network.subnet ${net?.subnet}`, `privateIp: ${subnetHost(net?.subnet ?? "10.0.1.0/24")}`);

@@ -1,12 +1,24 @@
 // `railhead:servers`: roles (Kamal's servers), each a host list or `{hosts, cmd, options, env, proxy}`.
 import { z } from "zod";
-import { int, nameKey, obj, oneLine, plainValue, port } from "./shared";
+import { command, dockerOptions, int, nameKey, obj, port } from "./shared";
+import { RESERVED_ROLE } from "./hardening";
 import { envSchema, ENV_EXAMPLE } from "./env";
 import type { Section } from "./section";
 
 export const DOMAIN_RE = /^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
-export const domain = z.string().regex(DOMAIN_RE, { error: (iss) => `"${String(iss.input)}" is not a domain name (no scheme, port or path)` });
+export const domain = z
+  .string()
+  .regex(DOMAIN_RE, { error: (iss) => `"${String(iss.input)}" is not a domain name (no scheme, port or path)` })
+  .refine((d) => !d.startsWith("*."), {
+    error: (iss) => `"${String(iss.input)}" is a wildcard domain, which Railhead does not route (the proxy maps exact host names and a wildcard certificate needs a DNS challenge); list each domain`,
+    params: { example: "hosts: [app.example.com, www.example.com]" },
+  });
+
+/** A role name: a name that is not one of Railhead's own containers or labels. */
+export const roleName = nameKey.refine((n) => !RESERVED_ROLE.test(n), {
+  error: (iss) => `"${String(iss.input)}" is reserved: Railhead's own containers and labels use it (litestream, proxy, tls, migrate, drill, railhead-*); pick another role name`,
+});
 
 const hostList = z.array(z.string().min(1)).min(1, { error: "a role needs at least one host; remove the role or name a host from railhead:hosts" });
 
@@ -44,11 +56,8 @@ export const OPTION_RE = /^[a-z][a-z0-9-]*$/;
 export const roleObject = obj(
   {
     hosts: hostList.describe("host names from `railhead:hosts`"),
-    cmd: oneLine("cmd").min(1).optional().describe("container command, e.g. bin/jobs"),
-    options: z
-      .record(z.string().regex(OPTION_RE, { error: "a docker run option without dashes, e.g. memory or cpus" }), plainValue)
-      .default({})
-      .describe("docker run options, e.g. memory: 512m"),
+    cmd: command("cmd").optional().describe("container command, e.g. bin/jobs (split into words as the host tool splits them; quotes must balance)"),
+    options: dockerOptions(),
     env: envSchema.optional(),
     proxy: roleProxySchema.optional(),
     stopTimeout: int(1, 3600, "a number of seconds").optional().describe("docker stop -t for this role (default railhead:stopTimeout)"),
@@ -79,14 +88,14 @@ export type RoleInput = { hosts: string[] } | z.output<typeof roleObject>;
 export const servers: Section = {
   key: "servers",
   schema: z
-    .record(nameKey, roleSchema, {
+    .record(roleName, roleSchema, {
       error: (iss) =>
         Array.isArray(iss.input)
           ? "servers is a map of roles, not a list of addresses (Kamal's short form): name each server in railhead:hosts and list the names per role"
           : undefined,
     })
     .refine((s) => Object.keys(s).length > 0, { error: "needs at least one role" }),
-  entries: { name: nameKey, value: roleSchema },
+  entries: { name: roleName, value: roleSchema },
   examples: [
     [/^servers\.[^.]+\.hosts/, "web: { hosts: [web-1, web-2] }   (names from railhead:hosts)"],
     [/^servers\.[^.]+\.proxy/, "web: { hosts: [web-1], proxy: { hosts: [app.example.com], ssl: true } }"],

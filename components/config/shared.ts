@@ -2,6 +2,8 @@
 // arrive quoted, durations in seconds, ports, CIDRs and addresses, the line-break rule, string maps,
 // and the strict object that names unknown keys (with "did you mean" and Kamal's spellings).
 import { z } from "zod";
+import { splitWords } from "./words";
+import { REFUSED_OPTIONS, volumeOptionProblem } from "./hardening";
 
 export const NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -60,7 +62,36 @@ export const secretRef = z
   .describe("names a secret: `[NAME]`, whose value is set with `pulumi config set --secret --path 'railhead:secrets.NAME'`");
 
 /** A name (hosts, roles, accessories): lower-case letters, digits, - and _. */
-export const nameKey = z.string().regex(NAME_RE, { error: "lower-case letters, digits, - and _, starting with a letter or digit" });
+export const nameKey = z
+  .string()
+  .regex(NAME_RE, { error: "lower-case letters, digits, - and _, starting with a letter or digit" })
+  .max(63, { error: "is longer than 63 characters (a container or DNS name label)" });
+
+/** A container command: one line, split at config time exactly as the host tool will split it. */
+export const command = (what: string) =>
+  oneLine(what)
+    .min(1)
+    .check((ctx) => {
+      const w = splitWords(ctx.value);
+      if (typeof w === "string") ctx.issues.push({ code: "custom", input: ctx.value, message: w, params: { example: `${what}: bin/rails runner 'Job.perform_now'` } });
+    });
+
+/** docker run options: `KEY: value`, `KEY: true` for a flag; options that change exposure or isolation are refused. */
+export const dockerOptions = () =>
+  z
+    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]*$/, { error: "a docker run option without dashes, e.g. memory or cpus" }), plainValue)
+    .check((ctx) => {
+      for (const [k, v] of Object.entries(ctx.value)) {
+        const why = REFUSED_OPTIONS[k];
+        if (why) ctx.issues.push({ code: "custom", input: v, path: [k], message: `the "${k}" option is refused: ${why}`, params: { example: "options: { memory: 1g, cpus: 2 }" } });
+        else if ((k === "volume" || k === "v") && typeof v === "string") {
+          const p = volumeOptionProblem(v);
+          if (p) ctx.issues.push({ code: "custom", input: v, path: [k], message: p, params: { example: "volumes: [data:/var/lib/postgresql/data]   (accessories)" } });
+        }
+      }
+    })
+    .default({})
+    .describe("docker run options, e.g. memory: 512m; `flag: true` renders as --flag; publish, network, privileged, pid, ipc, userns, cap-add, device, security-opt and host-path volumes are refused");
 
 /** An env variable name. */
 export const envName = z.string().regex(ENV_NAME_RE, { error: "an env name: letters, digits and _, not starting with a digit" });
