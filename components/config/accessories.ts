@@ -20,7 +20,12 @@ export const accessorySchema = obj({
     host: z.string().min(1).describe("host name from railhead:hosts"),
     cmd: command("cmd").optional().describe("container command (redis preset: built from maxmemory/appendonly)"),
     port: z
-      .union([int(1, 65535, "a port"), z.string().regex(/^(\d{1,5})(:\d{1,5})?$/)], { error: (iss) => `expected a port (5432) or host:container ("15432:5432"), got ${JSON.stringify(iss.input)}` })
+      .union([int(1, 65535, "a port"), z.string().regex(/^(\d{1,5})(:\d{1,5})?$/)], {
+        error: (iss) =>
+          typeof iss.input === "string" && /^[\d.]+:\d+:\d+$/.test(iss.input)
+            ? `${JSON.stringify(iss.input)} names a bind address; Railhead binds loopback and the host's private IP itself (publicBind: true adds all interfaces), so write the port alone`
+            : `expected a port (5432) or host:container ("15432:5432"), got ${JSON.stringify(iss.input)}`,
+      })
       .optional()
       .describe("publish the container port on loopback and on the host's private IP: `5432` or `15432:5432`; needed when a role on another host uses it"),
     publicBind: z.boolean().default(false).describe("also publish on all interfaces (0.0.0.0); off by default, the tool warns when on"),

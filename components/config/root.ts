@@ -340,7 +340,7 @@ function crossCheck(p: Parsed, raw: RawStackConfig, secretNames: string[], secre
   const seenIp = new Map<string, string>();
   for (const h of Object.values(hostsOut)) {
     if (h.privateIp && !isPrivateIpv4(h.privateIp)) {
-      problems.add(["hosts", h.name, "privateIp"], `${h.privateIp} is not a private address (10/8, 172.16/12, 192.168/16); accessories publish on it, so a public address would expose them`, `privateIp: ${subnetHost(net?.subnet ?? "10.0.1.0/24")}`);
+      problems.add(["hosts", h.name, "privateIp"], `${h.privateIp} is not a private address (10/8, 172.16/12, 192.168/16, 100.64/10); accessories publish on it, so a public address would expose them`, `privateIp: ${subnetHost(net?.subnet ?? "10.0.1.0/24")}`);
     } else if (h.privateIp) {
       const ip = ipv4ToInt(h.privateIp);
       if (subnet && typeof subnet !== "string" && ip !== undefined && !cidrHasIp(subnet, ip) && h.kind === "hcloud") {

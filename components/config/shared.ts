@@ -188,7 +188,8 @@ export function isPrivateIpv4(ip: string): boolean {
   const n = ipv4ToInt(ip);
   if (n === undefined) return false;
   const inRange = (base: string, prefix: number) => cidrHasIp({ v: 4, base: ipv4ToInt(base) as number, prefix }, n);
-  return inRange("10.0.0.0", 8) || inRange("172.16.0.0", 12) || inRange("192.168.0.0", 16);
+  // RFC 1918, plus RFC 6598 shared space (100.64/10: carrier-grade NAT, WireGuard/Tailscale meshes).
+  return inRange("10.0.0.0", 8) || inRange("172.16.0.0", 12) || inRange("192.168.0.0", 16) || inRange("100.64.0.0", 10);
 }
 
 export function isLoopback(host: string): boolean {
