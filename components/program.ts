@@ -229,7 +229,7 @@ export function planDeploy(config: DeployConfig): DeployPlan {
       for (const h of r.hosts) {
         const name = `${r.name}-${h}`;
         const other = seen.get(name);
-        if (other) problems.push({ path: `railhead:servers.${r.name}`, message: `role "${r.name}" on host "${h}" and ${other} would share the resource name "${name}/release"; rename the role or the host` });
+        if (other) problems.push({ path: `railhead:servers.${r.name}`, message: `role "${r.name}" on host "${h}" and ${other} would share the resource name "${name}/release"; rename the role or the host`, example: "railhead:servers: { web: { hosts: [web-1] }, worker: { hosts: [job-1], cmd: bin/jobs } }" });
         seen.set(name, `role "${r.name}" on host "${h}"`);
       }
     }
@@ -239,7 +239,7 @@ export function planDeploy(config: DeployConfig): DeployPlan {
   try {
     planImage(config);
   } catch (e) {
-    problems.push({ path: "railhead:builder.secrets", message: (e as Error).message });
+    problems.push({ path: "railhead:builder.secrets", message: (e as Error).message, example: "remove builder.secrets; build in CI and set railhead:image to the pushed repo@sha256 digest" });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -49,9 +49,11 @@ export function releaseArgv(spec: ReleaseSpec): pulumi.Input<string>[] {
           String(spec.web.drainTimeout),
         ]
       : [];
+  // `flag: true` is `--flag` (docker reads `--init true` as the image); `flag: false` is docker's default.
   const options = Object.keys(r.options)
     .sort()
-    .flatMap((k) => ["--option", `${k}=${r.options[k]}`]);
+    .filter((k) => r.options[k] !== "false")
+    .flatMap((k) => ["--option", r.options[k] === "true" ? k : `${k}=${r.options[k]}`]);
   return [
     "release",
     "--service",

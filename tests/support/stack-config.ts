@@ -47,6 +47,12 @@ export function loadStackFile(
     if (v === undefined) delete config[k];
     else config[k] = v;
   }
+  return stackFixture(stack, config, opts.extraSecrets);
+}
+
+/** The raw config for a stack file's `config:` block, as the engine would hand it to the program. */
+export function stackFixture(stack: string, config: Record<string, unknown>, extraSecrets: Record<string, string> = {}): StackFixture {
+  const opts = { extraSecrets };
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(config)) {
     if (!k.startsWith("railhead:")) continue;

@@ -238,7 +238,7 @@ test("config: every litestream problem at once, with key path and example", () =
     },
   });
   const text = p.map((x) => `${x.path}: ${x.message}`).join("\n");
-  assert.match(text, /railhead:litestream\.syncInterval: a Go duration/);
+  assert.match(text, /railhead:litestream\.syncInterval: "1 second" is not a Go duration/);
   // The section failed its schema, so the cross-checks ran on the default: fix the schema error first.
   const p2 = problemsOf({
     "railhead:litestream": { roles: ["worker"], drill: { schedule: "often" }, replica: { type: "s3", createBucket: false, endpoint: "http://203.0.113.9:9000", accessKeyId: ["LITESTREAM_ACCESS_KEY_ID"] } },

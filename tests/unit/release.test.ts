@@ -120,10 +120,13 @@ test("argv builders pass an Output image and version (a build's digest) through 
   assert.deepEqual(await words(migrateArgv("demo", version, image, "bin/migrate")), ["migrate", "--service", "demo", "--version", "abababababab", "--image", `ghcr.io/acme/demo@sha256:${"ab".repeat(32)}`, "--cmd", "bin/migrate"]);
 });
 
-test("planning reports what the image plan refuses (builder.secrets) as a config problem, before any resource", () => {
+test("what the image plan refuses (builder.secrets) is a config problem, before any resource", () => {
   const fx = loadStackFile("local", { override: { "railhead:builder": { context: "demo", secrets: ["RAILS_MASTER_KEY"] } } });
-  const { config } = loadConfig(fx.raw);
-  assert.throws(() => planDeploy(config), (e: unknown) => e instanceof ConfigError && /railhead:builder\.secrets[\s\S]*not supported/.test(e.message));
+  // The config refuses it; planDeploy keeps its own check for a config built another way.
+  assert.throws(() => loadConfig(fx.raw), (e: unknown) => e instanceof ConfigError && /railhead:builder\.secrets[\s\S]*not supported/.test(e.message));
+  const { config } = loadConfig(loadStackFile("local").raw);
+  const withSecrets = { ...config, builder: { ...(config.builder as NonNullable<typeof config.builder>), secrets: ["RAILS_MASTER_KEY"] } };
+  assert.throws(() => planDeploy(withSecrets), (e: unknown) => e instanceof ConfigError && /railhead:builder\.secrets[\s\S]*not supported/.test(e.message));
 });
 
 test("planning lays out one backend per proxied role per host and marks hosts DNS points at", () => {
@@ -133,4 +136,14 @@ test("planning lays out one backend per proxied role per host and marks hosts DN
   assert.deepEqual([...plan.proxyServices.keys()].sort(), ["web-1", "web-2"]);
   assert.deepEqual(plan.proxyServices.get("web-1"), [{ name: "demo", role: "web", primary: true, appPort: 80, domains: ["demo.example.com"], ssl: true }]);
   assert.deepEqual([...plan.dnsHosts].sort(), ["web-1", "web-2"]);
+});
+
+test("boolean options render as a flag (docker would read `--init true` as the image), false ones not at all", () => {
+  const { config } = loadConfig(
+    loadStackFile("production", { override: { "railhead:servers": { web: { hosts: ["web-1", "web-2"], options: { init: true, tty: false, memory: "1g" } }, job: { hosts: ["job-1"], cmd: "bin/jobs" } } } }).raw,
+  );
+  const web = config.roles.find((r) => r.name === "web") as RoleConfig;
+  const argv = releaseArgv(spec(web)).map(String);
+  const opts = argv.flatMap((w, i) => (w === "--option" ? [argv[i + 1]] : []));
+  assert.deepEqual(opts, ["init", "memory=1g"]);
 });
