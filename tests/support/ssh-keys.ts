@@ -8,8 +8,9 @@ import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 export interface Ed25519Pair {
   /** `-----BEGIN OPENSSH PRIVATE KEY-----...` (trailing newline). */
   readonly privateKeyOpenssh: string;
-  /** `-----BEGIN PRIVATE KEY-----...` (PKCS#8). */
+  /** `-----BEGIN PRIVATE KEY-----...` (PKCS#8; for ED25519 the provider's PEM is PKCS#8 too). */
   readonly privateKeyPem: string;
+  readonly privateKeyPemPkcs8: string;
   /** `ssh-ed25519 AAAA...\n`, with the trailing newline the tls provider emits. */
   readonly publicKeyOpenssh: string;
   readonly publicKeyPem: string;
@@ -47,6 +48,7 @@ export function generateEd25519(comment = ""): Ed25519Pair {
   return {
     privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}-----END OPENSSH PRIVATE KEY-----\n`,
     privateKeyPem: String(privateKey.export({ format: "pem", type: "pkcs8" })),
+    privateKeyPemPkcs8: String(privateKey.export({ format: "pem", type: "pkcs8" })),
     publicKeyOpenssh: `ssh-ed25519 ${pubBlob.toString("base64")}\n`,
     publicKeyPem: String(publicKey.export({ format: "pem", type: "spki" })),
     publicKeyFingerprintSha256: `SHA256:${createHash("sha256").update(pubBlob).digest("base64").replace(/=+$/, "")}`,
