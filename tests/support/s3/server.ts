@@ -55,7 +55,9 @@ interface FastifyLike {
 
 export async function startS3(opts: { host?: string; port?: number; buckets?: string[] } = {}): Promise<S3Server> {
   const host = opts.host ?? "127.0.0.1";
-  if (!ALLOWED_HOSTS.test(host)) throw new Error(`refusing to bind ${host}: loopback or the rig gateway 10.77.0.1 only`);
+  // A second rig (RH_RIG_PUBLIC, as tests/rig/rig.sh takes it) has its own gateway at .1.
+  const secondRigGateway = process.env.RH_RIG_PUBLIC && /^10\.\d+\.\d+$/.test(process.env.RH_RIG_PUBLIC) ? `${process.env.RH_RIG_PUBLIC}.1` : undefined;
+  if (!ALLOWED_HOSTS.test(host) && host !== secondRigGateway) throw new Error(`refusing to bind ${host}: loopback or the rig gateway 10.77.0.1 only`);
   const mod = (await import(pathToFileURL(fauxqsEntry()).href)) as { buildApp(o: { logger: boolean }): FastifyLike };
   const app = mod.buildApp({ logger: false });
   app.addHook("preHandler", (req, _reply, done) => {
