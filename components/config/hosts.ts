@@ -44,7 +44,10 @@ export const sshHost = obj(
         address: z.string().min(1).regex(/^[A-Za-z0-9.:[\]-]+$/, { error: "an IP address or a DNS name" }).describe("IP address or DNS name"),
         user: z.string().min(1).optional().describe("SSH user (default: ssh.user)"),
         port: port().optional().describe("SSH port (default: ssh.port)"),
-        hostKey: publicKeyLine("a host key").optional().describe("the host's public key line (`ssh-keyscan -t ed25519 HOST`); pins the host"),
+        hostKey: z
+          .string({ error: (iss) => (iss.input === undefined ? "required: the host's key pins it, so secrets sent on stdin reach only that host; read it with ssh-keyscan" : undefined) })
+          .pipe(publicKeyLine("a host key"))
+          .describe("required: the host's public key line (`ssh-keyscan -t ed25519 HOST`); pins the host"),
       },
       { host: "=address", hostname: "=address", ip: "=address", host_key: "=hostKey", known_host: "=hostKey", fingerprint: "=hostKey" },
     ),
