@@ -201,7 +201,7 @@ test("sqlite: a corrupted replica fails at the restore step; the app serves the 
   // Every snapshot of every generation: no restore can succeed.
   await must(
     t.sh(
-      `docker run --rm --user 0 -v ${replicaDir}:${replicaDir} --entrypoint sh ${t.image("litestream")} -c 'for f in $(find ${replicaDir} -name "*.snapshot.lz4"); do sz=$(stat -c %s "$f"); dd if=/dev/urandom of="$f" bs=1 count=64 seek=$((sz / 2)) conv=notrunc status=none; done'`,
+      `docker run --rm --user 0 -v ${replicaDir}:${replicaDir} --entrypoint sh ${t.image("litestream")} -c 'for f in $(find ${replicaDir} -path "*/snapshots/*.lz4"); do sz=$(stat -c %s "$f"); dd if=/dev/urandom of="$f" bs=1 count=64 seek=$((sz / 2)) conv=notrunc status=none; done'`,
     ),
     "corrupt the replica",
   );

@@ -179,7 +179,12 @@ RS_SWAP_SCRIPT='db=$1 kept=$2 new=$3
 if [ -e "$db" ]; then mv "$db" "$kept"; fi
 for s in -wal -shm; do if [ -e "$db$s" ]; then mv "$db$s" "$kept$s"; fi; done
 if [ -d ".$db-litestream" ]; then mv ".$db-litestream" ".$kept-litestream"; fi
-mv "$new" "$db"'
+mv "$new" "$db"
+# What litestream restore and the check leave beside the new file: its WAL goes with it, the
+# shared-memory files (rebuilt on open) and the empty WAL of its temporary name go away.
+if [ -e "$new-wal" ]; then mv "$new-wal" "$db-wal"; fi
+rm -f "$new-shm" "$new.tmp-shm"
+if [ -e "$new.tmp-wal" ] && [ ! -s "$new.tmp-wal" ]; then rm -f "$new.tmp-wal"; fi'
 
 # The reverse: the restored DB (and what the app wrote to it) goes to FAILED, KEPT comes back.
 # shellcheck disable=SC2016
@@ -290,7 +295,7 @@ restore_sqlite() {
 
   rs_step "restore into a new file $storage/$new"
   # shellcheck disable=SC2016 # runs in the container
-  rs_undo_push rs_in_volume "$image" "$uid" "$volume" "$storage" 'rm -f "$1" "$1.tmp"' "$new"
+  rs_undo_push rs_in_volume "$image" "$uid" "$volume" "$storage" 'for s in "" -wal -shm; do rm -f "$1$s" "$1.tmp$s"; done' "$new"
   rs_restore_file "$image" "$storage/$new" "$db" "${args[@]}" -- "${ts_args[@]}"
 
   rs_step "integrity check"
