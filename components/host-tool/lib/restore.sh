@@ -21,7 +21,8 @@ Usage: railhead-host restore sqlite   --service S [--database NAME] [--timestamp
        railhead-host restore postgres --service S --name N (--target DIR | --s3) [--prefix P] [--dump NAME] [--list] [< stdin]
 
 sqlite: restores database NAME (a file name from litestream.yml; default the first, Rails'
-  primary) as of T (RFC 3339, e.g. 2026-11-29T14:05:00Z; default the newest replicated write)
+  primary) as of T (RFC 3339, e.g. 2026-11-29T14:05:00Z; default the newest replicated write; a T
+  after the newest replicated write restores that newest state)
   from the replica of the replicator <S>-litestream on this host, with the config `litestream
   replicate` stored. Steps: maintenance on (when S is on this host's proxy), stop every running
   container of S that mounts the storage volume and the replicator, `litestream restore
@@ -247,8 +248,6 @@ restore_sqlite() {
   dp_ensure_image "$sqlite_image"
   local -a args=()
   mapfile -t args < <(ls_run_args "$dir" "$volume" "$storage" "$uid" "$network")
-  local -a ts_args=()
-  [[ -z $timestamp ]] || ts_args=(-timestamp "$timestamp")
   rh_log "$RS_WHAT" "database $base in volume $volume, as of ${timestamp:-the newest replicated write}${users[*]:+, mounted by ${users[*]}}$([[ $dry == 1 ]] && printf ', DRY RUN (nothing live is touched)')"
 
   trap rs_on_exit EXIT
@@ -262,7 +261,7 @@ restore_sqlite() {
     rs_undo_push rs_volume_rm "$scratch"
     docker volume create --label railhead.managed=true --label "railhead.service=$service" --label railhead.owner=restore "$scratch" >/dev/null
     ls_chown "$image" "$uid" --volume "$scratch:/restore" -- /restore
-    rs_restore_file "$image" "/restore/$base" "$db" "${args[@]}" --volume "$scratch:/restore" -- "${ts_args[@]}"
+    rs_restore_file "$image" "/restore/$base" "$db" "${args[@]}" --volume "$scratch:/restore" -- "$timestamp"
     rs_step "integrity check"
     report=$(docker run --rm --user "$uid:$uid" --network none --volume "$scratch:/restore" --entrypoint sh "$sqlite_image" -c "$DRILL_SQLITE_SCRIPT" report "/restore/$base" 2>&1) || true
     rs_check_report "$report" "$base"
@@ -296,7 +295,7 @@ restore_sqlite() {
   rs_step "restore into a new file $storage/$new"
   # shellcheck disable=SC2016 # runs in the container
   rs_undo_push rs_in_volume "$image" "$uid" "$volume" "$storage" 'for s in "" -wal -shm; do rm -f "$1$s" "$1.tmp$s"; done' "$new"
-  rs_restore_file "$image" "$storage/$new" "$db" "${args[@]}" -- "${ts_args[@]}"
+  rs_restore_file "$image" "$storage/$new" "$db" "${args[@]}" -- "$timestamp"
 
   rs_step "integrity check"
   report=$(rs_sqlite_report "$sqlite_image" "$uid" "$volume" "$storage" "$storage/$new" 2>&1) || true
@@ -331,21 +330,36 @@ restore_sqlite() {
 }
 
 # litestream restore DB into OUT (a path in a mount given in the run args); exit 1 on failure.
-rs_restore_file() { # image out db run-args... -- litestream-args...
-  local image=$1 out=$2 db=$3 o
+rs_restore_file() { # image out db run-args... -- timestamp
+  local image=$1 out=$2 db=$3 o ts="" gens newest t_utc
   shift 3
-  local -a run=() extra=()
+  local -a run=()
   while [[ $# -gt 0 && $1 != -- ]]; do run+=("$1"); shift; done
   [[ $# -gt 0 ]] && shift
-  extra=("$@")
-  if ! o=$(docker run --rm "${run[@]}" "$image" restore -config /etc/litestream.yml -no-expand-env -o "$out" "${extra[@]}" "$db" 2>&1); then
-    printf '%s\n' "$o" | tail -n 5 | sed 's/^/    /' >&2
-    rh_fail "$RS_WHAT" "litestream restore of $db failed" "check the replica (litestream snapshots / generations) and the timestamp"
+  ts=${1:-}
+  if o=$(docker run --rm "${run[@]}" "$image" restore -config /etc/litestream.yml -no-expand-env -o "$out" ${ts:+-timestamp "$ts"} "$db" 2>&1); then
+    rh_log "$RS_WHAT" "restored $db into $out${ts:+ as of $ts}"
+    return 0
   fi
-  case $o in
-    *"no matching backups"* | *"no snapshots"* | *"no backups"*) rh_fail "$RS_WHAT" "the replica has no backup of $db for that time" "pick a later --timestamp (litestream keeps the retention window)" ;;
-  esac
-  rh_log "$RS_WHAT" "restored $db into $out"
+  # Litestream 0.3 restores a timestamp only inside a generation's [first, last write] span, so a T
+  # after the newest replicated write finds "no matching backups": the state at T is the newest.
+  if [[ -n $ts && $o == *"no matching backups"* ]]; then
+    gens=$(docker run --rm "${run[@]}" "$image" generations -config /etc/litestream.yml -no-expand-env "$db" 2>&1) || gens=""
+    newest=$(awk 'NR > 1 && $NF ~ /^[0-9][0-9][0-9][0-9]-/ { print $NF }' <<<"$gens" | sort | tail -n 1)
+    t_utc=$(date -u -d "$ts" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || true)
+    if [[ -n $newest && -n $t_utc && ! $t_utc < $newest ]]; then
+      rh_log "$RS_WHAT" "$ts is after the newest replicated write ($newest): the newest state is the state at $ts"
+      if o=$(docker run --rm "${run[@]}" "$image" restore -config /etc/litestream.yml -no-expand-env -o "$out" "$db" 2>&1); then
+        rh_log "$RS_WHAT" "restored $db into $out as of $newest"
+        return 0
+      fi
+    elif [[ -n $newest ]]; then
+      printf '%s\n' "$gens" | sed 's/^/    /' >&2
+      rh_fail "$RS_WHAT" "the replica has no backup of $db at $ts (the generations it holds are above)" "pick a --timestamp inside one of them (litestream keeps railhead:litestream.retention)"
+    fi
+  fi
+  printf '%s\n' "$o" | tail -n 5 | sed 's/^/    /' >&2
+  rh_fail "$RS_WHAT" "litestream restore of $db failed" "check the replica (litestream generations, snapshots) and the timestamp"
 }
 
 rs_check_report() { # report base
