@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { shellQuote } from "../components/host-command";
+import { dump, restore } from "./restore";
 
 const REPO = resolve(__dirname, "..");
 
@@ -50,8 +51,8 @@ export interface Options {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(["--stack", "--outputs", "--config", "--identity", "--host", "--since", "--lines", "--grep", "--version", "--message", "--env", "--id"]);
-const BOOL_FLAGS = new Set(["--follow", "-f", "--reuse", "--interactive", "-i", "--dry-run", "--yes", "--no-up", "--timestamps", "--help", "-h"]);
+const VALUE_FLAGS = new Set(["--stack", "--outputs", "--config", "--identity", "--host", "--since", "--lines", "--grep", "--version", "--message", "--env", "--id", "--database", "--timestamp", "--dump", "--accessory", "--sqlite-image"]);
+const BOOL_FLAGS = new Set(["--follow", "-f", "--reuse", "--interactive", "-i", "--dry-run", "--yes", "--no-up", "--timestamps", "--list", "--help", "-h"]);
 const ALIASES: Record<string, string> = { "-f": "--follow", "-i": "--interactive", "-h": "--help" };
 
 export function parseArgs(argv: string[]): Options {
@@ -111,6 +112,12 @@ Commands:
   rollback [version] [--yes] [--no-up] without a version: the retained versions per host; with one:
                                        pulumi config set railhead:version/image + pulumi up
   drill [--id ID]                      run the scheduled backup drills now and report
+  restore sqlite [--timestamp T] [--database NAME] [--dry-run] [--yes]
+                                       point-in-time restore from the Litestream replica (bin/restore.ts;
+                                       --dry-run: restore and check only, nothing live changes)
+  restore postgres [--dump NAME] [--list] [--accessory NAME] [--yes]
+                                       safety dump, then the newest (or NAME) dump into the live database
+  dump [--accessory NAME]              a Postgres dump now, where the scheduled dumps go (keeps 30)
 
 Options:
   --stack NAME        stack (default: the selected one; the local stack uses ./.pulumi)
@@ -585,6 +592,9 @@ export const COMMANDS: Record<string, (v: StackView, o: Options) => Promise<numb
   maintenance,
   rollback,
   drill,
+  // Called through a closure: bin/restore.ts imports this module too (a cycle resolved at call time).
+  restore: (v, o) => restore(v, o),
+  dump: (v, o) => dump(v, o),
 };
 
 export async function main(argv: string[]): Promise<number> {
