@@ -125,6 +125,8 @@ export interface StackSpec {
 
 export interface UpResult extends UpResultFile {
   log: string;
+  /** The preview's planned steps (an up and a destroy preview first). */
+  preview?: UpResultFile["steps"];
   /** Real commands and copies run on hosts or locally (0 on an idempotent up). */
   executed: number;
 }
@@ -161,15 +163,36 @@ export class Harness {
     rmSync(this.stateFile(stack), { force: true });
   }
 
-  /** `pulumi destroy`: an up of a program that registers nothing, so every resource is deleted. */
+  /**
+   * `pulumi destroy`: no program runs (pkg/engine/destroy.go uses deploy.NewNullSource); a
+   * preview of deleting everything in state first (a protected resource stops it there), then the
+   * deletes in dependency batches.
+   */
   async destroy(spec: StackSpec): Promise<UpResult> {
-    return this.up({ ...spec, program: join(__dirname, "programs", "empty.ts") });
+    return this.run(spec, "preview-destroy", "destroy");
   }
 
+  /** `pulumi up`: the preview first (nothing changes if it fails), then the update. */
   async up(spec: StackSpec): Promise<UpResult> {
-    const run = `${Date.now()}-${process.pid}-${++this.seq}-${spec.stack}`;
+    return this.run(spec, "preview", "up");
+  }
+
+  /** The preview alone (`pulumi preview`): changes nothing. */
+  async preview(spec: StackSpec): Promise<UpResult> {
+    return this.child(spec, "preview");
+  }
+
+  private async run(spec: StackSpec, previewMode: Job["mode"], mode: Job["mode"]): Promise<UpResult> {
+    const p = await this.child(spec, previewMode);
+    if (!p.ok) return { ...p, error: `preview failed (nothing was changed): ${p.error ?? "?"}`, preview: p.steps };
+    const r = await this.child(spec, mode);
+    return { ...r, preview: p.steps };
+  }
+
+  private async child(spec: StackSpec, mode: Job["mode"]): Promise<UpResult> {
+    const run = `${Date.now()}-${process.pid}-${++this.seq}-${spec.stack}-${mode}`;
     const base = join(this.dir, "runs", run);
-    const { values, secretKeys } = stackConfig(spec);
+    const { values, secretKeys } = mode === "destroy" || mode === "preview-destroy" ? { values: {}, secretKeys: [] } : stackConfig(spec);
     const job: Job = {
       project: "railhead",
       stack: spec.stack,
@@ -181,6 +204,7 @@ export class Harness {
       logFile: `${base}.log`,
       hostMap: spec.hostMap ?? {},
       useRig: spec.useRig ?? true,
+      mode,
     };
     writeFileSync(`${base}.job.json`, JSON.stringify(job, null, 2));
     writeFileSync(job.logFile, "");

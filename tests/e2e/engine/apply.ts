@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { SshClient, spawnCollect, type Connection, type ExecResult } from "./ssh";
 import { applyFirewall, bootHost, markBooting, rigHost, wipeHost, type FirewallRule, type RigHost, type RigInfo } from "./rig";
 import { isPlainAsset, type PlainAsset } from "./values";
-import type { ResourceState } from "./state";
+import type { CloudState, ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
 import { buildImage, type ImageInputs } from "./docker";
 
@@ -38,6 +38,8 @@ export interface ApplyContext {
   action(a: Action): void;
   /** Background work (cloud-init boots) the run must wait for before it ends. */
   background(p: Promise<unknown>): void;
+  /** Cloud-side facts kept in the stack state (network attachments). */
+  cloud: CloudState;
 }
 
 export interface ApplyResult {

@@ -51,7 +51,7 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
       assert.equal(reg("d")?.options.deleteBeforeReplaceDefined, true);
       assert.equal(reg("group/slow-child")?.options.parent, reg("group")?.urn);
       assert.deepEqual(reg("i")?.options.ignoreChanges, ["create"]);
-      assert.equal(r.executed, 12);
+      assert.equal(r.executed, 17);
     });
   });
 
@@ -73,14 +73,17 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
     });
   });
 
-  await t.test("replace: triggers change -> new create now, OLD delete at the very end", async () => {
-    await scenario("harness: replace (create-before-delete)", async () => {
+  await t.test("replace: triggers change -> new create now, OLD delete at the very end; the new one from CURRENT inputs", async () => {
+    await scenario("harness: replace (create-before-delete, current inputs)", async () => {
       const r = await up("replace");
       assert.equal(r.ok, true, r.error);
       const lines = newLines();
       before(lines, "r-create-2", "r-delete-1");
-      assert.equal(lines[lines.length - 1], "r-delete-1", `old delete last: ${lines.join(" ")}`);
+      assert.ok(["r-delete-1"].includes(lines[lines.length - 1]) || lines.slice(-2).includes("r-delete-1"), `old delete at the end: ${lines.join(" ")}`);
       assert.ok(!lines.includes("r-delete-2"), "the old delete runs the OLD command");
+      // step_generator.go: a replacement is Check'ed from goal.Properties; ignoreChanges only hides updates
+      assert.ok(lines.includes("ri-create-2"), `ri's replacement ran its current create: ${lines.join(" ")}`);
+      assert.ok(!lines.includes("ri-create-1"), "not the ignoreChanges-filtered old create");
     });
   });
 
@@ -92,26 +95,63 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
     });
   });
 
-  await t.test("removed resources are deleted at the end, dependents first", async () => {
-    await scenario("harness: delete order", async () => {
+  await t.test("removed resources are deleted at the end, dependents first, independent ones concurrently", async () => {
+    await scenario("harness: delete batches", async () => {
       const r = await up("remove");
       assert.equal(r.ok, true, r.error);
       const lines = newLines();
       before(lines, "del-h", "del-g");
       assert.equal(h.state("semantics").resources.some((x) => x.name === "g"), false);
+      // deployment_executor.go runs each ScheduleDeletes antichain with ExecuteParallel
+      const k1 = r.steps.find((s) => s.name === "k1" && s.op === "delete");
+      const k2 = r.steps.find((s) => s.name === "k2" && s.op === "delete");
+      assert.ok(k1 && k2, "k1 and k2 deleted");
+      assert.ok(k1.start < k2.end && k2.start < k1.end, `k1 [${k1.start}, ${k1.end}] and k2 [${k2.start}, ${k2.end}] deletes overlap`);
     });
   });
 
-  await t.test("protect refuses a delete and names the resource", async () => {
-    await scenario("harness: protect", async () => {
-      const r = await up("unprotect-remove");
+  const stateText = () => readFileSync(h.stateFile("semantics"), "utf8");
+
+  await t.test("protect: a run that would delete a protected resource fails at the preview and changes NOTHING", async () => {
+    await scenario("harness: protect (preview)", async () => {
+      const st = stateText();
+      const r = await up("unprotect-remove-1");
       assert.equal(r.ok, false);
-      assert.match(r.error ?? "", /::p is protected/);
-      assert.ok(!newLines().includes("del-p"));
+      assert.match(r.error ?? "", /preview failed \(nothing was changed\).*::p" cannot be deleted because it is protected/s);
+      assert.deepEqual(newLines(), [], "no command ran (b's changed create neither)");
+      assert.equal(r.executed, 0);
+      assert.equal(stateText(), st, "state unchanged");
       assert.equal((await up("unprotect")).ok, true);
-      const r2 = await up("unprotect-remove");
+      newLines();
+      const r2 = await up("unprotect-remove-2");
       assert.equal(r2.ok, true, r2.error);
       assert.ok(newLines().includes("del-p"));
+    });
+  });
+
+  await t.test("a provider check failure and an unknown type stop the run at the preview", async () => {
+    await scenario("harness: preview check / unknown type", async () => {
+      const st = stateText();
+      const r = await up("check-fail");
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? "", /preview failed .*nohost: check failed: connection\.host: Missing required property/s);
+      const r2 = await up("unknown-type");
+      assert.equal(r2.ok, false);
+      assert.match(r2.error ?? "", /preview failed .*test:index:Unknown \(mystery\) is not supported/s);
+      assert.deepEqual(newLines(), [], "no command ran");
+      assert.equal(stateText(), st, "state unchanged");
+    });
+  });
+
+  await t.test("protect refuses a replace only when old AND new are protected", async () => {
+    await scenario("harness: protect (replace)", async () => {
+      const r = await up("protect-replace");
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? "", /unable to replace resource ".*::pr".*marked for protection/s);
+      assert.deepEqual(newLines(), []);
+      const r2 = await up("unprotect-replace"); // old protected, new not: allowed (step_generator.go)
+      assert.equal(r2.ok, true, r2.error);
+      before(newLines(), "pr-create-2", "del-pr");
     });
   });
 
@@ -119,11 +159,41 @@ test("harness semantics: ordering, update, replace, delete, protect, failure", {
     await scenario("harness: failure", async () => {
       const r = await up("fail");
       assert.equal(r.ok, false);
-      assert.match(r.error ?? "", /bad: Process exited with status 3: running "echo boom-output; exit 3":\nboom-output/);
-      assert.ok(!newLines().includes("after-bad"));
+      assert.match(r.error ?? "", /bad: Process exited with status 3: running "sleep 1; echo boom-output; exit 3":\nboom-output/);
+      const lines = newLines();
+      assert.ok(!lines.includes("after-bad"));
+      assert.ok(lines.includes("lr-create-2") && !lines.includes("lr-delete-1"), `lr replaced, old half left: ${lines.join(" ")}`);
       const st = h.state("semantics");
       assert.equal(st.resources.some((x) => x.name === "bad" || x.name === "after-bad"), false);
       assert.ok(st.resources.some((x) => x.name === "a"));
+      assert.deepEqual(st.pendingDeletes.map((x) => x.name), ["lr"]);
+    });
+  });
+
+  await t.test("leftover deletes of a failed run happen at the END of the next run", async () => {
+    await scenario("harness: leftover deletes at the end", async () => {
+      const r = await up("after-fail");
+      assert.equal(r.ok, true, r.error);
+      // step_generator.go GenerateDeletes: pending-delete (`res.Delete`) resources are deleted with the other deletes
+      before(newLines(), "late", "lr-delete-1");
+      assert.deepEqual(h.state("semantics").pendingDeletes, []);
+    });
+  });
+
+  await t.test("destroy runs no program; a protected resource stops it at the preview", async () => {
+    await scenario("harness: destroy", async () => {
+      const gone = join(dir, "no-such-program.ts"); // pkg/engine/destroy.go: NullSource, the program is not run
+      const r = await h.destroy({ stack: "semantics", program: gone, useRig: false });
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? "", /preview failed .*::pr" cannot be deleted because it is protected/s);
+      assert.deepEqual(newLines(), []);
+      assert.equal((await up("final")).ok, true);
+      newLines();
+      const r2 = await h.destroy({ stack: "semantics", program: gone, useRig: false });
+      assert.equal(r2.ok, true, r2.error);
+      const lines = newLines();
+      for (const x of ["del-a", "del-pr", "lr-delete-2"]) assert.ok(lines.includes(x), `${x} ran: ${lines.join(" ")}`);
+      assert.deepEqual(h.state("semantics").resources, []);
     });
   });
 });
