@@ -218,6 +218,7 @@ const networkSchema = z
     ipRange: z.string().regex(CIDR_RE).default("10.0.0.0/16").describe("the private network"),
     subnet: z.string().regex(CIDR_RE).default("10.0.1.0/24").describe("the hosts' subnet inside it"),
     zone: z.string().default("eu-central").describe("Hetzner network zone of the locations used"),
+    confirmRangeChange: z.boolean().optional().describe("allow an ipRange change of an existing network (Hetzner replaces it: private networking is down during the deploy)"),
   })
   .strict();
 
@@ -310,7 +311,7 @@ export interface DeployConfig {
   readonly builder?: RawConfig["builder"];
   readonly ssh: { user: string; port: number; privateKeySecret?: string; publicKey?: string; allowFrom: string[] };
   readonly hosts: Record<string, HostConfig>;
-  readonly network?: { ipRange: string; subnet: string; zone: string };
+  readonly network?: { ipRange: string; subnet: string; zone: string; confirmRangeChange?: boolean };
   /** Roles in stack-file order; the primary role (`web`, else the first proxied) first. */
   readonly roles: RoleConfig[];
   /** The service-wide env (`railhead:env`); a role's own env is laid over it. */

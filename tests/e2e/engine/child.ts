@@ -184,7 +184,7 @@ async function main(): Promise<void> {
   const deleteOne = async (r: ResourceState, why: "delete" | "delete-replaced"): Promise<void> => {
     const start = Date.now();
     if (why === "delete" && r.options.protect) throw new StepError(protectedDelete(r));
-    if (r.custom && !r.options.retainOnDelete) await applyStep(ctx, "delete", { urn: r.urn, type: r.type, name: r.name, id: r.id }, r, {});
+    if (r.custom && !r.options.retainOnDelete) await applyStep(ctx, "delete", { urn: r.urn, type: r.type, name: r.name, id: r.id, options: r.options }, r, {});
     steps.push({ urn: r.urn, type: r.type, name: r.name, op: why, reason: r.options.retainOnDelete ? "retainOnDelete: dropped from state only" : undefined, start: start - t0, end: Date.now() - t0, ok: true });
   };
 
@@ -339,6 +339,9 @@ async function main(): Promise<void> {
   const seenRejections = new Set<string>();
   process.on("unhandledRejection", (e) => {
     const msg = e instanceof Error ? e.message : String(e);
+    // Before any step failed, an unhandled rejection is the PROGRAM failing (an error thrown in an
+    // apply): the Node language host exits with it and the engine fails the preview or update.
+    if (!failure) fail(`program: ${msg}`);
     if (!seenRejections.has(msg)) log(`(unhandled rejection) ${msg}`);
     seenRejections.add(msg);
   });
@@ -357,6 +360,12 @@ async function main(): Promise<void> {
               fail(e instanceof Error ? e.message : String(e));
               throw e;
             }
+          }
+          if (args.token === "hcloud:index/getNetworks:getNetworks") {
+            // terraform-provider-hcloud internal/network/data_source.go (list): the project's
+            // networks; here the live Network resources of this stack (the harness's cloud).
+            const networks = ctx.live().filter((r) => r.type === "hcloud:index/network:Network" && r.id);
+            return { id: "networks", networks: networks.map((n) => ({ id: Number(n.id), name: n.inputs.name, ipRange: n.inputs.ipRange, labels: n.inputs.labels ?? {}, deleteProtection: false, exposeRoutesToVswitch: false })) };
           }
           const msg = `harness: invoke ${args.token} is not supported by the e2e apply harness`;
           fail(msg);

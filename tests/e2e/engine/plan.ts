@@ -108,6 +108,17 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
+/**
+ * What a provider's Diff ignores. pulumi/pulumi-docker provider/provider.go Diff: for `registry`
+ * it "only register[s] a diff on "server" field, but not on "username" or "password"", so a
+ * credential rotation alone is no update (no rebuild, no push).
+ */
+export function diffView(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (type !== "docker:index/image:Image" || !inputs.registry || typeof inputs.registry !== "object") return inputs;
+  const { username: _u, password: _p, ...rest } = inputs.registry as Record<string, unknown>;
+  return { ...inputs, registry: rest };
+}
+
 export function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
   return [...keys].filter((k) => canonical(olds[k] ?? null) !== canonical(news[k] ?? null)).sort();
@@ -157,7 +168,7 @@ export function planStep(
   const dbr = options.deleteBeforeReplaceDefined ? options.deleteBeforeReplace : providerDeleteBeforeReplace(type, inputs);
   if (!old) return { op: "create", changed: Object.keys(inputs), inputs, deleteBeforeReplace: dbr };
   const effective = applyIgnoreChanges(old.inputs, inputs, options.ignoreChanges);
-  const changed = changedKeys(old.inputs, effective);
+  const changed = changedKeys(diffView(type, old.inputs), diffView(type, effective));
   const forcing = [...(REPLACE_KEYS[type] ?? []), ...options.replaceOnChanges];
   const forced = options.replaceOnChanges.includes("*") ? changed : changed.filter((k) => forcing.includes(k));
   const withReplaced = options.replaceWith.filter((u) => replacedThisRun.has(u));
