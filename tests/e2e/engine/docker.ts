@@ -10,7 +10,10 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { spawnCollect } from "./ssh";
 
-const RIG_REGISTRY = /^(127\.0\.0\.1|10\.77\.0\.1):5000$/;
+/** The rig's registry (tests/rig/rig.sh: RH_RIG_PUBLIC gateway .1 and RH_RIG_REGISTRY_PORT; default 10.77.0.1:5000). */
+const RIG_GATEWAY = `${process.env.RH_RIG_PUBLIC ?? "10.77.0"}.1`;
+const RIG_PORT = process.env.RH_RIG_REGISTRY_PORT ?? "5000";
+const RIG_REGISTRY = new RegExp(`^(127\\.0\\.0\\.1|${RIG_GATEWAY.replace(/\./g, "\\.")}):${RIG_PORT}$`);
 
 const ACCEPT = [
   "application/vnd.oci.image.index.v1+json",
@@ -22,7 +25,7 @@ const ACCEPT = [
 export async function getRegistryImage(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const name = String(inputs.name ?? "");
   const m = /^([^/]+)\/(.+?)(?::([\w][\w.-]*))?$/.exec(name);
-  if (!m || !RIG_REGISTRY.test(m[1])) throw new Error(`harness: getRegistryImage ${name}: only the rig's registry (10.77.0.1:5000) is reachable from the harness`);
+  if (!m || !RIG_REGISTRY.test(m[1])) throw new Error(`harness: getRegistryImage ${name}: only the rig's registry (${RIG_GATEWAY}:${RIG_PORT}) is reachable from the harness`);
   const [, registry, repo, tag = "latest"] = m;
   const [host, port] = registry.split(":");
   const digest = await new Promise<string>((resolve, reject) => {
@@ -150,7 +153,7 @@ export async function buildImage(inputs: ImageInputs, cwd: string, onData: (chun
   const repo = imageName.replace(/:[\w][\w.-]*$/, "");
   const registry = /^([^/]+\.[^/]*|[^/]+:\d+|localhost)\//.exec(repo)?.[1];
   if (!inputs.skipPush && (!registry || !RIG_REGISTRY.test(registry))) {
-    throw new Error(`harness: docker.Image ${imageName}: pushing is only supported to the rig's registry (127.0.0.1:5000 or 10.77.0.1:5000), not ${registry ?? "Docker Hub"}`);
+    throw new Error(`harness: docker.Image ${imageName}: pushing is only supported to the rig's registry (127.0.0.1:${RIG_PORT} or ${RIG_GATEWAY}:${RIG_PORT}), not ${registry ?? "Docker Hub"}`);
   }
   const dir = mkdtempSync(join(tmpdir(), "railhead-e2e-build-"));
   const iid = join(dir, "iid");

@@ -22,7 +22,9 @@ export function fauxqsEntry(): string {
 }
 
 /** The only addresses the fake may listen on: loopback, or the rig's gateway on its public net. */
-const ALLOWED_HOSTS = /^(127\.\d+\.\d+\.\d+|10\.77\.0\.1)$/;
+/** Loopback, or the rig's gateway (tests/rig/rig.sh: RH_RIG_PUBLIC .1, default 10.77.0.1). */
+const RIG_GATEWAY = `${process.env.RH_RIG_PUBLIC ?? "10.77.0"}.1`;
+const ALLOWED_HOSTS = new RegExp(`^(127\\.\\d+\\.\\d+\\.\\d+|${RIG_GATEWAY.replace(/\./g, "\\.")})$`);
 
 /** Rewrites a CompleteMultipartUpload body into the one shape fauxqs 1.9.2 parses. */
 export function normalizeCompleteMultipart(body: string): string {
@@ -55,7 +57,7 @@ interface FastifyLike {
 
 export async function startS3(opts: { host?: string; port?: number; buckets?: string[] } = {}): Promise<S3Server> {
   const host = opts.host ?? "127.0.0.1";
-  if (!ALLOWED_HOSTS.test(host)) throw new Error(`refusing to bind ${host}: loopback or the rig gateway 10.77.0.1 only`);
+  if (!ALLOWED_HOSTS.test(host)) throw new Error(`refusing to bind ${host}: loopback or the rig gateway ${RIG_GATEWAY} only`);
   const mod = (await import(pathToFileURL(fauxqsEntry()).href)) as { buildApp(o: { logger: boolean }): FastifyLike };
   const app = mod.buildApp({ logger: false });
   app.addHook("preHandler", (req, _reply, done) => {
