@@ -32,6 +32,7 @@ export const REQUIRED_INPUTS: Record<string, string[]> = {
 function get(obj: Record<string, unknown>, path: string): unknown {
   let cur: unknown = obj;
   for (const seg of path.split(".")) {
+    if (cur === UNKNOWN) return UNKNOWN; // a whole unknown object (preview): its members are unknown too
     if (cur === null || typeof cur !== "object") return undefined;
     cur = (cur as Record<string, unknown>)[seg];
   }
