@@ -293,9 +293,14 @@ function rigFor(ctx: ApplyContext, name: string, inputs: Inputs): { rig: RigInfo
 
 async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
   const inputs = phase === "delete" ? (olds?.inputs ?? {}) : news;
+  // internal/server/resource.go Update: a server_type change powers the server off and changes
+  // its type (an update, not a replace); a rig host has no type, so it is recorded.
+  const typeChange = phase === "update" && olds && olds.inputs.serverType !== news.serverType ? `serverType ${String(olds.inputs.serverType)} -> ${String(news.serverType)}: power off + change type; ` : "";
   if (!ctx.rig) {
     // Without the rig (harness self-tests) a server is a cloud record only: no machine, no boot.
     if (phase === "delete") for (const k of Object.keys(ctx.cloud.attachments)) if (k.startsWith(`${olds?.id ?? r.id}/`)) delete ctx.cloud.attachments[k];
+    const now = Date.now();
+    if (typeChange) ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", start: now, end: now, ok: true, detail: typeChange });
     const res = recordStep(ctx, phase, r, olds, news);
     return phase === "create" ? { ...res, id: String(50_000 + ctx.nextSerial()), outputs: { ...res.outputs, status: "running" } } : res;
   }
@@ -308,9 +313,6 @@ async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resourc
     return { id: olds?.id ?? r.id ?? "", outputs: {} };
   }
   if (phase === "update") {
-    // internal/server/resource.go Update: a server_type change powers the server off and changes
-    // its type (an update, not a replace); the rig host has no type, so it is recorded.
-    const typeChange = olds && olds.inputs.serverType !== news.serverType ? `serverType ${String(olds.inputs.serverType)} -> ${String(news.serverType)}: power off + change type; ` : "";
     ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", target: host.name, detail: `${typeChange}server update (no effect on the rig host)`, start, end: Date.now(), ok: true });
     return { id: olds?.id ?? r.id ?? "", outputs: { ...(olds?.outputs ?? {}), ...news, id: olds?.id ?? r.id } };
   }
