@@ -10,8 +10,27 @@ export interface HcloudBaseArgs {
   readonly publicKey: string;
   /** CIDRs that may reach port 22. */
   readonly sshAllowFrom: string[];
-  /** Creates a private network when set. */
-  readonly network?: { ipRange: string; subnet: string; zone: string };
+  /** Creates a private network when set. `confirmRangeChange` allows an ipRange change (downtime). */
+  readonly network?: { ipRange: string; subnet: string; zone: string; confirmRangeChange?: boolean };
+}
+
+/**
+ * Refuses a change of the private network's range unless confirmed. Hetzner cannot change a
+ * network's ip_range in place (ForceNew in terraform-provider-hcloud internal/network/resource.go)
+ * and the network is named, so the bridge replaces it delete-before-create, taking its subnet and
+ * every server attachment down with it mid-deploy. `existing` is what the cloud has now (the
+ * getNetworks invoke, which runs during the preview, before anything changes). Pure; throws.
+ */
+export function checkNetworkRange(existing: ReadonlyArray<{ name: string; ipRange: string }>, name: string, ipRange: string, confirmed: boolean): void {
+  const current = existing.find((n) => n.name === name);
+  if (!current || current.ipRange === ipRange || confirmed) return;
+  throw new Error(
+    `railhead:network.ipRange: the network ${name} has ${current.ipRange}, the config asks for ${ipRange}. ` +
+      "Hetzner replaces a network to change its range: it deletes the network with its subnet and every server's attachment first, " +
+      "so the hosts lose their private addresses (accessories, replicas on the private network) until they are re-attached. " +
+      `To do it anyway set railhead:network.confirmRangeChange: true for this one up (e.g. network: { ipRange: ${ipRange}, confirmRangeChange: true }), ` +
+      `or keep ipRange: ${current.ipRange}.`,
+  );
 }
 
 /** The label that puts a server behind the stack's firewall (a label selector attaches it). */
@@ -56,7 +75,16 @@ export class HcloudBase extends pulumi.ComponentResource {
     );
 
     if (args.network) {
-      this.network = new hcloud.Network(`${name}/network`, { name: args.prefix, ipRange: args.network.ipRange }, { parent: this });
+      const net = args.network;
+      // Checked against the live network during the preview: a refused range change stops the run
+      // before anything changes (the Network's registration waits on this).
+      const ipRange = hcloud
+        .getNetworksOutput({}, { parent: this })
+        .apply((r) => {
+          checkNetworkRange(r.networks ?? [], args.prefix, net.ipRange, net.confirmRangeChange ?? false);
+          return net.ipRange;
+        });
+      this.network = new hcloud.Network(`${name}/network`, { name: args.prefix, ipRange }, { parent: this });
       this.subnet = new hcloud.NetworkSubnet(
         `${name}/subnet`,
         { networkId: this.network.id.apply(Number), type: "cloud", networkZone: args.network.zone, ipRange: args.network.subnet },

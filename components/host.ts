@@ -126,7 +126,11 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
         privateNet = new hcloud.ServerNetwork(
           `${name}/private-network`,
           { serverId: serverId.apply(Number), subnetId: base.base.subnet.id, ip: cfg.privateIp },
-          { ...parent, dependsOn: [base.base.subnet] },
+          // An `ip` change replaces the attachment. Create-before-delete would attach while the old
+          // attachment exists (the provider's create accepts "server already attached" and keeps
+          // the OLD address), then delete the old half: the server would end up detached. So the
+          // old attachment goes first (terraform-provider-hcloud internal/server/resource_network.go).
+          { ...parent, dependsOn: [base.base.subnet], deleteBeforeReplace: true },
         );
       }
       this.address = this.primaryIp.ipAddress;

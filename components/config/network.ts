@@ -10,6 +10,10 @@ export const networkSchema = obj(
     ipRange: cidr(4).default("10.0.0.0/16").describe("the private network"),
     subnet: cidr(4).default("10.0.1.0/24").describe("the hosts' subnet inside it"),
     zone: z.enum(NETWORK_ZONES).default("eu-central").describe("Hetzner network zone of the locations used"),
+    confirmRangeChange: z
+      .boolean()
+      .optional()
+      .describe("allow an ipRange change of an existing network (Hetzner replaces it: private networking is down during the deploy)"),
   },
   { ip_range: "=ipRange", range: "=ipRange", cidr: "=ipRange" },
 ).check((ctx) => {

@@ -276,7 +276,7 @@ function crossCheck(p: Parsed, raw: RawStackConfig, secretNames: string[], secre
     builder?: BuilderConfig;
     ssh?: { user: string; port: number; privateKey?: string; publicKey?: string; allowFrom: string[] };
     hosts?: Record<string, HostIn>;
-    network?: { ipRange: string; subnet: string; zone: string };
+    network?: { ipRange: string; subnet: string; zone: string; confirmRangeChange?: boolean };
     servers?: Record<string, RoleInput>;
     proxy?: Omit<ProxySettings, "healthcheck"> & { hosts: string[]; host?: string; ssl: boolean; appPort: number; healthcheck: ProxySettings["healthcheck"] };
     env?: EnvConfig;

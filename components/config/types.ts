@@ -59,7 +59,7 @@ export interface DeployConfig {
   readonly builder?: BuilderConfig;
   readonly ssh: { user: string; port: number; privateKeySecret?: string; publicKey?: string; allowFrom: string[] };
   readonly hosts: Record<string, HostConfig>;
-  readonly network?: { ipRange: string; subnet: string; zone: string };
+  readonly network?: { ipRange: string; subnet: string; zone: string; confirmRangeChange?: boolean };
   /** Roles in stack-file order; the primary role (`web`, else the first proxied) first. */
   readonly roles: RoleConfig[];
   /** The service-wide env (`railhead:env`); a role's own env is laid over it. */

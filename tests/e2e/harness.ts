@@ -27,25 +27,42 @@
 //   scenarios/harness-semantics.test.ts for dependsOn, for Output inputs and for a component in
 //   dependsOn (waits for its children).
 //
-// Semantics mirrored (each rule names the engine or provider source it follows)
+// Semantics mirrored (each rule's source is cited where it is implemented, engine/*.ts; the
+// self-tests are scenarios/harness-semantics.test.ts)
+// - Preview first (engine/child.ts mode "preview"): `up` runs the program once as a dry run
+//   (pulumi.runtime.setMocks preview=true: outputs a preview cannot know are unknown, applies on
+//   them do not run) and plans every registration and the deletes WITHOUT applying anything. It
+//   fails, and nothing runs, on: a protected resource to be deleted (pulumi/pulumi
+//   pkg/resource/deploy/step.go DeleteStep.Apply, which runs in the preview too), a replace of a
+//   resource protected in old AND new state, or of a protected resource a delete-before-replace
+//   condemns with it (step_generator.go), a provider Check failure (required inputs,
+//   engine/check.ts), an unknown type or invoke, a program error. Only then the update runs (a
+//   second program run). `destroy` runs no program (pkg/engine/destroy.go: deploy.NewNullSource).
 // - Step per registration (pulumi/pulumi pkg/resource/deploy/step_generator.go): not in state ->
-//   create; in state -> diff the inputs after `ignoreChanges` (old values kept for those paths):
-//   no change -> same (nothing runs); a change to a replace-forcing input (per provider below) or
-//   to a `replaceOnChanges` path, a replaced `replaceWith` resource, or a changed
-//   `replacementTrigger` -> replace; any other change -> update.
+//   create; in state -> diff the inputs after `ignoreChanges` (old values kept for those paths),
+//   minus what the provider's Diff ignores (engine/plan.ts diffView): no change -> same (nothing
+//   runs); a change to a replace-forcing input (engine/plan.ts REPLACE_KEYS, per provider source)
+//   or to a `replaceOnChanges` path, a replaced `replaceWith` resource, or a changed
+//   `replacementTrigger` -> replace; any other change -> update. A replacement is created from the
+//   program's CURRENT inputs (step_generator.go re-Checks `goal.Properties`; ignoreChanges only
+//   suppresses updates).
 // - Replace: create-before-delete by default: the new create runs in place, the old resource's
-//   delete runs AT THE END of the update (pulumi/pulumi#9979: "creates all new resources and
-//   schedules the deletion ... at the very end"); with `deleteBeforeReplace` (explicit option, which
-//   overrides the provider's default, step_generator.go) the old delete runs first. Pending deletes
-//   left by a failed run are processed first on the next run (#9979).
-// - Delete of resources no longer registered: at the end, dependents before dependencies and
-//   children before parents (reverse topological order). `protect` refuses a delete or a replace:
-//   the run fails naming the resource. `retainOnDelete` drops it from state without deleting.
+//   delete runs AT THE END of the update (pulumi/pulumi#9979). Delete-before-replace when the
+//   program says so (`deleteBeforeReplace`, which overrides the provider) or the provider does:
+//   the Terraform bridge for a NAMED SDKv2 resource (engine/plan.ts NAMED_DELETE_BEFORE_REPLACE);
+//   then the dependents the replacement condemns (through a replace-forcing input) are deleted
+//   first, dependents first, and re-created after it (step_generator.go DBR branch).
+// - Deletes at the end (deployment_executor.go performPostSteps, step_generator.go
+//   GenerateDeletes/ScheduleDeletes): resources no longer registered and the old halves of
+//   replacements, of this run and left pending by a failed run, in dependency batches; each
+//   batch's deletes run CONCURRENTLY; a failed delete skips what it depends on. `protect` refuses
+//   a delete; `retainOnDelete` drops it from state without deleting.
 // - Failure: a failed create/update fails the `up` with the provider's error; successful steps are
 //   saved; dependents never run (their registration waits on a rejected URN); no new step starts
 //   after a failure (the engine stops scheduling, in-flight steps finish); deletes at the end do not
-//   run. A failed create is not saved; a failed update keeps the old state (harness choice: the
-//   provider's partial-failure state is not modelled).
+//   run (a replaced resource's old half stays pending for the next run's end). A failed create is
+//   not saved; a failed update keeps the old state (harness choice: the provider's partial-failure
+//   state is not modelled).
 // - pulumi-command (pulumi/pulumi-command provider/pkg/provider/remote/commandController.go,
 //   local/…): create runs `create` (nothing if unset); update runs `update` if set, else `create`,
 //   with the NEW inputs; delete runs `delete` from state (OLD command, OLD connection). Only
@@ -55,19 +72,22 @@
 //   (remote/commandOutputs.go). stdout/stderr outputs lose one trailing newline. Remote commands
 //   go to sshd as an exec request (Go `session.Run`; here the OpenSSH client, same sshd path) with
 //   stdin piped; `environment` on remote fails (it needs sshd AcceptEnv, pulumi-command #48).
-//   Dial retries: dialErrorLimit (default 10, -1 unlimited; the harness caps that at 180 s),
-//   perDialTimeout, 100 ms backoff x1.5 up to 5 s (dialWithRetry, retry.Until). Without `hostKey`
-//   host keys are ignored (#794); with it they are pinned (remote/connection.go SSHConfig:
-//   ParseAuthorizedKey, FixedHostKey, HostKeyAlgorithms [type]; a mismatch is a dial error, retried;
-//   engine/ssh.ts; self-test scenarios/ssh-pinning.test.ts).
+//   Dial retries (remote/connection.go dialWithRetry): every dial error (connect, handshake, host
+//   key, authentication), dialErrorLimit + 1 attempts (default 10, -1 unlimited), perDialTimeout,
+//   100 ms backoff x1.5 up to 5 s, never past the resource's customTimeouts for the operation
+//   (unlimited without one: capped at 180 s here). Without `hostKey` host keys are ignored
+//   (#794); with it they are pinned (remote/connection.go SSHConfig: ParseAuthorizedKey,
+//   FixedHostKey, HostKeyAlgorithms [type]; a mismatch is a dial error, retried; engine/ssh.ts;
+//   self-test scenarios/ssh-pinning.test.ts).
 // - tls.PrivateKey (hashicorp/terraform-provider-tls internal/provider/resource_private_key.go):
 //   create generates the key (ED25519 only here), every input replaces, update/delete do nothing.
 //   A booted hcloud server's rig host presents the key of its user-data's `ssh_keys` (engine/rig.ts).
 // - CopyToRemote (remote/copyController.go, copy.go): SFTP, parents created (#1161), relative paths
 //   against the login directory; update copies only when the asset hash or remotePath changed;
 //   `triggers` replace; delete does nothing (files stay).
-// - hcloud (terraform-provider-hcloud ForceNew, research/pulumi.md §3): Server image, location,
-//   userData, sshKeys replace (Railhead ignores userData/sshKeys changes). A created server is a NEW
+// - hcloud (terraform-provider-hcloud ForceNew/RequiresReplace, engine/plan.ts): Server image,
+//   location, userData, sshKeys replace (Railhead ignores userData/sshKeys changes); a serverType
+//   change is an update (power off + change type; recorded). A created server is a NEW
 //   MACHINE: its rig host is wiped (containers, volumes, networks, images, $HOME, /tmp,
 //   /run/cloud-init, firewall), gets a new id, and cloud-init "boots" in the background: the
 //   user-data is validated with Debian's `cloud-init schema`, what a rig host can take is applied,
@@ -76,8 +96,11 @@
 //   its host. PrimaryIp/Server addresses are the rig host's. Firewalls attached by server id or
 //   label selector become iptables rules on the host's public interface (eth0) in its netns;
 //   private-network traffic is not filtered (as on Hetzner); IPv6 sources are recorded only.
-//   SshKey, Network, NetworkSubnet are recorded; ServerNetwork checks the requested IP is the rig
-//   host's private IP.
+//   SshKey, Network, NetworkSubnet are recorded; ServerNetwork attaches in the harness's cloud
+//   table (state `cloud.attachments`): a create that finds the server attached keeps the existing
+//   attachment (the provider ignores ServerAlreadyAttached), a delete detaches; on the rig the
+//   requested IP must be the rig host's private IP. Without the rig (self-tests) a Server is a
+//   record. The `getNetworks` invoke answers from the stack's live Network resources.
 // - aws: Bucket (CreateBucket/DeleteBucket) and BucketVersioning are applied to the S3 endpoint the
 //   resource's explicit aws.Provider names (`endpoints[].s3`, path style, SigV4 with its keys;
 //   loopback/rig addresses only, engine/s3.ts); lifecycle, encryption, public access block and IAM
@@ -87,10 +110,11 @@
 // - docker.Image (@pulumi/docker's native Image; engine/docker.ts buildImage): built with THIS
 //   machine's Docker engine (`docker build -f <dockerfile> -t <imageName> --build-arg ... [--target]
 //   [--platform] <context>`, paths relative to the project directory) on create and on update;
-//   every input change is an update (a rebuild), none forces a replace. As the provider's Check
-//   does, the harness adds `build.contextDigest` (a hash of the context's files after
-//   .dockerignore, and of the Dockerfile), so an edited source file is an update and an unchanged
-//   context is `same` (nothing built). `skipPush`: no push, `repoDigest` = the local image id
+//   every input change is an update (a rebuild), none forces a replace; registry username/password
+//   changes are no diff (provider.go Diff). As the provider's Check does, the harness adds
+//   `build.contextDigest` (the Dockerfile, and the context's files after the ignore file with `!`
+//   exceptions, by path, mode and content), so an edited or chmod'ed source file is an update and
+//   an unchanged context is `same` (nothing built). `skipPush`: no push, `repoDigest` = the local image id
 //   (`sha256:...`, the docs' "local-only images" rule); otherwise `docker push` and `repoDigest` =
 //   `repo@sha256:<manifest digest>`, to the rig's registry only (127.0.0.1:5000 / 10.77.0.1:5000;
 //   any other registry, Docker Hub included, fails the step by name). Other outputs: imageName,
@@ -130,6 +154,8 @@ export interface StackSpec {
 
 export interface UpResult extends UpResultFile {
   log: string;
+  /** The preview's planned steps (an up and a destroy preview first). */
+  preview?: UpResultFile["steps"];
   /** Real commands and copies run on hosts or locally (0 on an idempotent up). */
   executed: number;
 }
@@ -166,15 +192,36 @@ export class Harness {
     rmSync(this.stateFile(stack), { force: true });
   }
 
-  /** `pulumi destroy`: an up of a program that registers nothing, so every resource is deleted. */
+  /**
+   * `pulumi destroy`: no program runs (pkg/engine/destroy.go uses deploy.NewNullSource); a
+   * preview of deleting everything in state first (a protected resource stops it there), then the
+   * deletes in dependency batches.
+   */
   async destroy(spec: StackSpec): Promise<UpResult> {
-    return this.up({ ...spec, program: join(__dirname, "programs", "empty.ts") });
+    return this.run(spec, "preview-destroy", "destroy");
   }
 
+  /** `pulumi up`: the preview first (nothing changes if it fails), then the update. */
   async up(spec: StackSpec): Promise<UpResult> {
-    const run = `${Date.now()}-${process.pid}-${++this.seq}-${spec.stack}`;
+    return this.run(spec, "preview", "up");
+  }
+
+  /** The preview alone (`pulumi preview`): changes nothing. */
+  async preview(spec: StackSpec): Promise<UpResult> {
+    return this.child(spec, "preview");
+  }
+
+  private async run(spec: StackSpec, previewMode: Job["mode"], mode: Job["mode"]): Promise<UpResult> {
+    const p = await this.child(spec, previewMode);
+    if (!p.ok) return { ...p, error: `preview failed (nothing was changed): ${p.error ?? "?"}`, preview: p.steps };
+    const r = await this.child(spec, mode);
+    return { ...r, preview: p.steps };
+  }
+
+  private async child(spec: StackSpec, mode: Job["mode"]): Promise<UpResult> {
+    const run = `${Date.now()}-${process.pid}-${++this.seq}-${spec.stack}-${mode}`;
     const base = join(this.dir, "runs", run);
-    const { values, secretKeys } = stackConfig(spec);
+    const { values, secretKeys } = mode === "destroy" || mode === "preview-destroy" ? { values: {}, secretKeys: [] } : stackConfig(spec);
     const job: Job = {
       project: "railhead",
       stack: spec.stack,
@@ -186,6 +233,7 @@ export class Harness {
       logFile: `${base}.log`,
       hostMap: spec.hostMap ?? {},
       useRig: spec.useRig ?? true,
+      mode,
     };
     writeFileSync(`${base}.job.json`, JSON.stringify(job, null, 2));
     writeFileSync(job.logFile, "");

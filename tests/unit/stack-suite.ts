@@ -215,7 +215,9 @@ export function stackSuite(stack: string, expect: StackExpectations = {}): void 
       [...new Set(regs().filter((r) => r.type.startsWith("docker:") || r.type === "pulumi:providers:docker").map((r) => r.type))].sort(),
       [...(image.kind === "build" ? ["docker:index/image:Image"] : []), ...(image.kind === "resolve" && config.registry ? ["pulumi:providers:docker"] : [])],
     );
-    assert.deepEqual([...new Set(rec.invokes.map((i) => i.token))], image.kind === "resolve" ? [GET_REGISTRY_IMAGE] : []);
+    // (+ the live-network lookup that guards a network range change, components/hcloud-base.ts)
+    const nets = config.network && Object.values(config.hosts).some((h) => h.kind === "hcloud") ? ["hcloud:index/getNetworks:getNetworks"] : [];
+    assert.deepEqual([...new Set(rec.invokes.map((i) => i.token))].sort(), [...nets, ...(image.kind === "resolve" ? [GET_REGISTRY_IMAGE] : [])].sort());
     if (image.kind === "build") {
       assert.equal(builds.length, 1);
       assert.equal(builds[0].parent, component.urn);
@@ -402,6 +404,8 @@ export function stackSuite(stack: string, expect: StackExpectations = {}): void 
     for (const s of servers) {
       assert.ok(s.ignoreChanges.includes("userData"), `${s.name}: userData changes must not rebuild the server`);
       assert.ok(s.deleteBeforeReplace, `${s.name}: the PrimaryIp is free only after the old server is gone`);
+      const net = regs().find((r) => r.type === "hcloud:index/serverNetwork:ServerNetwork" && r.name === s.name.replace(/\/server$/, "/private-network"));
+      if (net) assert.ok(net.deleteBeforeReplace, `${net.name}: a privateIp change must detach before it re-attaches, or the server ends up off the network`);
       assert.ok((s.inputs.name as string).startsWith(`${prefix}-`), "Hetzner names carry <service>-<stack>");
       assert.match(s.inputs.userData as string, /^#cloud-config\n/);
       const nets = s.inputs.publicNets as Array<Record<string, unknown>>;

@@ -641,14 +641,30 @@ drill_schedule() {
   line+=" bash $(printf '%q' "$tool") --host-label $(printf '%q' "$(rh_host_label)") drill $kind"
   for w in "$@"; do line+=" $(printf '%q' "$w")"; done
   line+=" </dev/null >>$(printf '%q' "$logdir/$service-${id:-$kind}.log") 2>&1 $marker"
-  local current
-  current=$(crontab -l 2>/dev/null || true)
-  if grep -qxF -- "$line" <<<"$current"; then
+  # The crontab is one file per user edited read-modify-write: the sqlite and postgres drills of
+  # one host are scheduled (and unscheduled) by resources the engine runs concurrently, so every
+  # edit holds the host's crontab lock (else one write drops the other's entry).
+  if rh_with_lock crontab drill_crontab_put "$marker" "$line"; then
+    rh_log "drill $service" "$kind drill scheduled ($cron, log $logdir/$service-${id:-$kind}.log)"
+  else
     rh_log "drill $service" "$kind drill already scheduled ($cron)"
-    return 0
   fi
+}
+
+# Under the crontab lock: replaces the entry ending in MARKER by LINE. Returns 1 when LINE is
+# already there (nothing written).
+drill_crontab_put() {
+  local marker=$1 line=$2 current
+  current=$(crontab -l 2>/dev/null || true)
+  grep -qxF -- "$line" <<<"$current" && return 1
   { grep -vF -- "$marker" <<<"$current" | sed '/^$/d' || true; printf '%s\n' "$line"; } | crontab -
-  rh_log "drill $service" "$kind drill scheduled ($cron, log $logdir/$service-${id:-$kind}.log)"
+}
+
+# Under the crontab lock: removes the entries ending in MARKER.
+drill_crontab_drop() {
+  local marker=$1 current
+  current=$(crontab -l 2>/dev/null || true)
+  { grep -vF -- "$marker" <<<"$current" | sed '/^$/d' || true; } | crontab -
 }
 
 drill_unschedule() {
@@ -664,8 +680,6 @@ drill_unschedule() {
   done
   [[ -n $service && -n $kind ]] || rh_usage_fail "drill unschedule needs --service and --kind"
   command -v crontab >/dev/null 2>&1 || return 0
-  local current
-  current=$(crontab -l 2>/dev/null || true)
-  { grep -vF -- "# railhead-drill $service ${id:-$kind}" <<<"$current" | sed '/^$/d' || true; } | crontab -
+  rh_with_lock crontab drill_crontab_drop "# railhead-drill $service ${id:-$kind}"
   rh_log "drill $service" "$kind drill unscheduled"
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { SshClient, spawnCollect, type Connection, type ExecResult } from "./ssh";
 import { applyFirewall, bootHost, markBooting, rigHost, wipeHost, type FirewallRule, type RigHost, type RigInfo } from "./rig";
 import { isPlainAsset, type PlainAsset } from "./values";
-import type { ResourceState } from "./state";
+import type { CloudState, ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
 import { buildImage, type ImageInputs } from "./docker";
 import { generateEd25519 } from "../../support/ssh-keys";
@@ -40,6 +40,8 @@ export interface ApplyContext {
   action(a: Action): void;
   /** Background work (cloud-init boots) the run must wait for before it ends. */
   background(p: Promise<unknown>): void;
+  /** Cloud-side facts kept in the stack state (network attachments). */
+  cloud: CloudState;
 }
 
 export interface ApplyResult {
@@ -90,6 +92,17 @@ export interface Ref {
   type: string;
   name: string;
   id?: string;
+  /** The resource's options (customTimeouts bound a step's dialing). */
+  options?: { customTimeouts?: { create: string; update: string; delete: string } };
+}
+
+/** A Go duration ("10m", "1h30m", "45s") in ms; undefined when empty or unparsable. */
+export function goDurationMs(d: string | undefined): number | undefined {
+  if (!d) return undefined;
+  const parts = [...d.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== d) return undefined;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]], 0);
 }
 
 export async function applyStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
@@ -169,7 +182,8 @@ async function commandStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resour
   let res: ExecResult;
   if (r.type === "command:remote:Command") {
     if (!inputs.connection) throw new StepError(`${r.name}: remote.Command without connection`);
-    const ssh = new SshClient(inputs.connection);
+    const timeout = goDurationMs(r.options?.customTimeouts?.[phase]);
+    const ssh = new SshClient(inputs.connection, timeout === undefined ? undefined : start + timeout);
     try {
       res = await ssh.run(script, inputs.stdin, onData);
     } finally {
@@ -306,6 +320,17 @@ function rigFor(ctx: ApplyContext, name: string, inputs: Inputs): { rig: RigInfo
 
 async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
   const inputs = phase === "delete" ? (olds?.inputs ?? {}) : news;
+  // internal/server/resource.go Update: a server_type change powers the server off and changes
+  // its type (an update, not a replace); a rig host has no type, so it is recorded.
+  const typeChange = phase === "update" && olds && olds.inputs.serverType !== news.serverType ? `serverType ${String(olds.inputs.serverType)} -> ${String(news.serverType)}: power off + change type; ` : "";
+  if (!ctx.rig) {
+    // Without the rig (harness self-tests) a server is a cloud record only: no machine, no boot.
+    if (phase === "delete") for (const k of Object.keys(ctx.cloud.attachments)) if (k.startsWith(`${olds?.id ?? r.id}/`)) delete ctx.cloud.attachments[k];
+    const now = Date.now();
+    if (typeChange) ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", start: now, end: now, ok: true, detail: typeChange });
+    const res = recordStep(ctx, phase, r, olds, news);
+    return phase === "create" ? { ...res, id: String(50_000 + ctx.nextSerial()), outputs: { ...res.outputs, status: "running" } } : res;
+  }
   const { rig, host } = rigFor(ctx, r.name, inputs);
   const start = Date.now();
   if (phase === "delete") {
@@ -315,7 +340,7 @@ async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resourc
     return { id: olds?.id ?? r.id ?? "", outputs: {} };
   }
   if (phase === "update") {
-    ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", target: host.name, detail: "server update (no effect on the rig host)", start, end: Date.now(), ok: true });
+    ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", target: host.name, detail: `${typeChange}server update (no effect on the rig host)`, start, end: Date.now(), ok: true });
     return { id: olds?.id ?? r.id ?? "", outputs: { ...(olds?.outputs ?? {}), ...news, id: olds?.id ?? r.id } };
   }
   // create: a new machine. Wipe, mark cloud-init running, boot in the background like a real VPS
@@ -343,16 +368,36 @@ async function primaryIpStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Reso
   return { ...res, outputs: { ...res.outputs, ipAddress: host.publicIp }, target: { rigHost: host.name } };
 }
 
+/**
+ * ServerNetwork against the cloud's attachment table (ctx.cloud.attachments, one per server and
+ * network). terraform-provider-hcloud internal/server/resource_network.go: Create calls
+ * AttachToNetwork and ignores ErrorCodeServerAlreadyAttached (the existing attachment, with its
+ * OLD address, stays); Delete detaches. On the rig the requested IP must be the rig host's.
+ */
 async function serverNetworkStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
-  if (phase === "delete") return recordStep(ctx, phase, r, olds, news);
-  const server = ctx.live().find((x) => x.type === "hcloud:index/server:Server" && String(x.id) === String(news.serverId));
-  if (!server || !server.target?.rigHost || !ctx.rig) throw new StepError(`harness: ${r.name}: server ${String(news.serverId)} is not a rig host`);
-  const host = rigHost(ctx.rig, String(server.target.rigHost));
-  if (news.ip && news.ip !== host.privateIp) {
-    throw new StepError(`harness: ${r.name} asks for private IP ${String(news.ip)} but rig host ${host.name} has ${host.privateIp}; set privateIp: ${host.privateIp} in the e2e stack`);
-  }
+  const inputs = phase === "delete" ? (olds?.inputs ?? {}) : news;
+  const subnet = ctx.live().find((x) => x.type === "hcloud:index/networkSubnet:NetworkSubnet" && String(x.id) === String(inputs.subnetId));
+  const networkId = String(inputs.networkId ?? subnet?.inputs.networkId ?? "");
+  const key = `${String(inputs.serverId)}/${networkId}`;
   const res = recordStep(ctx, phase, r, olds, news);
-  return { ...res, outputs: { ...res.outputs, ip: host.privateIp } };
+  if (phase === "delete") {
+    delete ctx.cloud.attachments[key];
+    return res;
+  }
+  const attached = ctx.cloud.attachments[key];
+  let ip = attached ?? (typeof news.ip === "string" ? news.ip : undefined);
+  if (ctx.rig && attached === undefined) {
+    const server = ctx.live().find((x) => x.type === "hcloud:index/server:Server" && String(x.id) === String(news.serverId));
+    if (!server || !server.target?.rigHost) throw new StepError(`harness: ${r.name}: server ${String(news.serverId)} is not a rig host`);
+    const host = rigHost(ctx.rig, String(server.target.rigHost));
+    if (news.ip && news.ip !== host.privateIp) {
+      throw new StepError(`harness: ${r.name} asks for private IP ${String(news.ip)} but rig host ${host.name} has ${host.privateIp}; set privateIp: ${host.privateIp} in the e2e stack`);
+    }
+    ip = host.privateIp;
+  }
+  if (attached !== undefined) ctx.log(`--- ${r.name}: server ${String(news.serverId)} already attached to network ${networkId} (${attached}): kept (ServerAlreadyAttached)`);
+  ctx.cloud.attachments[key] = ip ?? "auto";
+  return { ...res, outputs: { ...res.outputs, ip } };
 }
 
 let firewallQueue: Promise<unknown> = Promise.resolve();

@@ -6,10 +6,11 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { applyStep, isSupported, setProviderRef, StepError, syncFirewalls, type Action, type ApplyContext } from "./apply";
-import { deleteOrder, planStep, type StepOp } from "./plan";
+import { checkInputs } from "./check";
+import { deleteBatches, dependenciesOf, dependentReplacements, planStep, type StepOp } from "./plan";
 import { loadRigInfo, type RigInfo } from "./rig";
 import { loadState, saveState, type CapturedOptions, type ResourceState, type StackState } from "./state";
-import { plainValue } from "./values";
+import { plainValue, UNKNOWN } from "./values";
 import { getRegistryImage, withContextDigest } from "./docker";
 
 export interface Job {
@@ -25,6 +26,12 @@ export interface Job {
   logFile: string;
   hostMap: Record<string, string>;
   useRig: boolean;
+  /**
+   * "preview": plan and check every registration, change nothing (the engine's preview, which
+   * `pulumi up` runs first and stops on). "up": apply. "destroy" / "preview-destroy": no program
+   * (pkg/engine/destroy.go NullSource), every resource in state is deleted.
+   */
+  mode: "preview" | "up" | "destroy" | "preview-destroy";
 }
 
 export interface Registration {
@@ -133,6 +140,7 @@ async function main(): Promise<void> {
   const oldByUrn = new Map(old.resources.map((r) => [r.urn, r]));
   let serial = old.serial;
   const rig: RigInfo | undefined = job.useRig ? loadRigInfo() : undefined;
+  const preview = job.mode === "preview" || job.mode === "preview-destroy";
 
   /** The new state, in registration order. */
   const next = new Map<string, ResourceState>();
@@ -157,32 +165,28 @@ async function main(): Promise<void> {
     log,
     action: (a) => actions.push(a),
     background: (p) => background.push(p.catch((e: unknown) => fail(`background: ${String(e)}`))),
+    cloud: old.cloud ?? { attachments: {} },
   };
 
+  const deleted = new Set<string>();
   const save = () => {
+    if (preview) return; // a preview changes nothing, state included
     // Resources not re-registered (not reached after a failure, or to be deleted) keep their old state.
     const resources = [...next.values(), ...old.resources.filter((r) => !next.has(r.urn) && !deleted.has(r.urn))];
-    saveState(job.stateFile, { version: 1, stack: job.stack, resources, pendingDeletes: pending, serial });
+    saveState(job.stateFile, { version: 1, stack: job.stack, resources, pendingDeletes: pending, serial, cloud: ctx.cloud });
   };
-  const deleted = new Set<string>();
 
+  // pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply: "Refuse to delete protected
+  // resources (unless we're replacing them ...)": a plain delete of a protected resource fails,
+  // in the preview too (Apply runs there and returns deleteProtectedError).
+  const protectedDelete = (r: ResourceState) =>
+    `resource "${r.urn}" cannot be deleted because it is protected (remove protect: true from the program and run up first)`;
   const deleteOne = async (r: ResourceState, why: "delete" | "delete-replaced"): Promise<void> => {
     const start = Date.now();
-    if (r.options.protect) throw new StepError(`resource ${r.urn} is protected; it cannot be deleted (remove protect: true first)`);
-    if (r.custom && !r.options.retainOnDelete) await applyStep(ctx, "delete", { urn: r.urn, type: r.type, name: r.name, id: r.id }, r, {});
+    if (why === "delete" && r.options.protect) throw new StepError(protectedDelete(r));
+    if (r.custom && !r.options.retainOnDelete) await applyStep(ctx, "delete", { urn: r.urn, type: r.type, name: r.name, id: r.id, options: r.options }, r, {});
     steps.push({ urn: r.urn, type: r.type, name: r.name, op: why, reason: r.options.retainOnDelete ? "retainOnDelete: dropped from state only" : undefined, start: start - t0, end: Date.now() - t0, ok: true });
   };
-
-  // pulumi/pulumi#9979: pending deletes left by a failed update run first.
-  while (pending.length > 0 && !failure) {
-    const r = pending[0];
-    try {
-      await deleteOne(r, "delete-replaced");
-      pending.shift();
-    } catch (e) {
-      fail(e instanceof Error ? e.message : String(e));
-    }
-  }
 
   // --- intercept the mock monitor's RegisterResource to see the options newResource is not given
   let handoff: Handoff | undefined;
@@ -207,6 +211,40 @@ async function main(): Promise<void> {
 
   const inflight = new Set<Promise<unknown>>();
 
+  /**
+   * The preview's step for one registration: plan and check only, nothing applied. Outputs a
+   * preview cannot know (a create's computed outputs, a command's stdout after an update) are left
+   * out, which the SDK resolves as unknown in a dry run (runtime/rpc.js resolveProperties), as the
+   * engine's preview does.
+   */
+  const previewResource = (h: Handoff, prev: ResourceState | undefined, inputs: Record<string, unknown>): { id: string | undefined; state: Record<string, unknown> } => {
+    const plan = planStep(h.type, prev, inputs, h.options, replacedThisRun);
+    const at = Date.now() - t0;
+    const problems = checkInputs(h.type, inputs).map((f) => `${h.urn}: check failed: ${f}`);
+    if (plan.op === "replace" && prev) {
+      replacedThisRun.add(h.urn);
+      // step_generator.go: "If this resource is protected we can't replace it": new.Protect && old.Protect.
+      if (prev.options.protect && h.options.protect) problems.push(`unable to replace resource "${h.urn}" (${plan.reason}) as it is currently marked for protection (remove protect: true first)`);
+      if (plan.deleteBeforeReplace) {
+        for (const d of dependentReplacements(h.urn, old.resources)) {
+          if (d.options.protect) problems.push(`unable to replace resource "${d.urn}" as part of replacing "${h.urn}" as it is currently marked for protection`);
+          else condemnedWith.set(d.urn, h.urn);
+        }
+      }
+    }
+    for (const p of problems) fail(p);
+    steps.push({ urn: h.urn, type: h.type, name: h.name, op: plan.op, reason: plan.reason, changed: plan.changed, start: at, end: at, ok: problems.length === 0, error: problems[0] });
+    if (plan.op === "same" && prev) return { id: prev.id, state: prev.outputs };
+    const known = Object.fromEntries(Object.entries(plan.inputs).filter(([, v]) => v !== UNKNOWN));
+    if (plan.op === "update" && prev) {
+      const computedChange = h.type.startsWith("command:") || h.type === "docker:index/image:Image";
+      return { id: prev.id, state: computedChange ? known : { ...prev.outputs, ...known } };
+    }
+    return { id: undefined, state: known };
+  };
+  /** Resources a delete-before-replace condemned with the replaced one (dependent URN -> replaced URN). */
+  const condemnedWith = new Map<string, string>();
+
   const newResource = async (args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, unknown> }> => {
     const h = handoff;
     handoff = undefined;
@@ -228,6 +266,10 @@ async function main(): Promise<void> {
     }
     setProviderRef(h.urn, h.options.provider);
     const prev = oldByUrn.get(h.urn);
+    if (preview) {
+      next.set(h.urn, base);
+      return previewResource(h, prev, inputs);
+    }
     const plan = planStep(h.type, prev, inputs, h.options, replacedThisRun);
     const start = Date.now() - t0;
     const record = (ok: boolean, error?: string) =>
@@ -250,9 +292,18 @@ async function main(): Promise<void> {
           return { id: prev.id, state: prev.outputs };
         }
         if (plan.op === "replace" && prev) {
-          if (prev.options.protect) throw new StepError(`resource ${h.urn} is protected; it cannot be replaced (${plan.reason})`);
+          // step_generator.go: a replace is refused only when old AND new are protected (the
+          // preview already stopped the run; kept here for a state changed in between).
+          if (prev.options.protect && h.options.protect) throw new StepError(`unable to replace resource "${h.urn}" (${plan.reason}) as it is currently marked for protection`);
           replacedThisRun.add(h.urn);
           if (plan.deleteBeforeReplace) {
+            // step_generator.go DBR branch: dependents that the replacement condemns are deleted
+            // first (dependents before what they depend on), then the old resource, then the create.
+            for (const d of dependentReplacements(h.urn, [...oldByUrn.values()])) {
+              await deleteOne(d, "delete-replaced");
+              deleted.add(d.urn);
+              oldByUrn.delete(d.urn);
+            }
             await applyStep(ctx, "delete", h, prev, {});
             deleted.add(h.urn);
             oldByUrn.delete(h.urn);
@@ -288,66 +339,103 @@ async function main(): Promise<void> {
   const seenRejections = new Set<string>();
   process.on("unhandledRejection", (e) => {
     const msg = e instanceof Error ? e.message : String(e);
+    // Before any step failed, an unhandled rejection is the PROGRAM failing (an error thrown in an
+    // apply): the Node language host exits with it and the engine fails the preview or update.
+    if (!failure) fail(`program: ${msg}`);
     if (!seenRejections.has(msg)) log(`(unhandled rejection) ${msg}`);
     seenRejections.add(msg);
   });
 
-  await pulumi.runtime.setMocks(
-    {
-      newResource: newResource as unknown as pulumi.runtime.Mocks["newResource"],
-      call: async (args) => {
-        if (args.token === "docker:index/getRegistryImage:getRegistryImage") {
-          const inputs = (await plainValue(args.inputs, "", [])) as Record<string, unknown>;
-          try {
-            return await getRegistryImage(inputs);
-          } catch (e) {
-            fail(e instanceof Error ? e.message : String(e));
-            throw e;
+  let outputs: Record<string, unknown> = {};
+  if (job.mode !== "destroy" && job.mode !== "preview-destroy") {
+    await pulumi.runtime.setMocks(
+      {
+        newResource: newResource as unknown as pulumi.runtime.Mocks["newResource"],
+        call: async (args) => {
+          if (args.token === "docker:index/getRegistryImage:getRegistryImage") {
+            const inputs = (await plainValue(args.inputs, "", [])) as Record<string, unknown>;
+            try {
+              return await getRegistryImage(inputs);
+            } catch (e) {
+              fail(e instanceof Error ? e.message : String(e));
+              throw e;
+            }
+          }
+          if (args.token === "hcloud:index/getNetworks:getNetworks") {
+            // terraform-provider-hcloud internal/network/data_source.go (list): the project's
+            // networks; here the live Network resources of this stack (the harness's cloud).
+            const networks = ctx.live().filter((r) => r.type === "hcloud:index/network:Network" && r.id);
+            return { id: "networks", networks: networks.map((n) => ({ id: Number(n.id), name: n.inputs.name, ipRange: n.inputs.ipRange, labels: n.inputs.labels ?? {}, deleteProtection: false, exposeRoutesToVswitch: false })) };
+          }
+          const msg = `harness: invoke ${args.token} is not supported by the e2e apply harness`;
+          fail(msg);
+          throw new Error(msg);
+        },
+      },
+      job.project,
+      job.stack,
+      preview,
+    );
+    pulumi.runtime.setAllConfig(job.config, job.secretKeys);
+
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(job.program) as Record<string, unknown>;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+      for (;;) {
+        await settings.waitForRPCs();
+        await Promise.allSettled([...inflight, ...background]);
+        if (inflight.size === 0) break;
+      }
+      await Promise.allSettled(background);
+      if (!preview) outputs = await resolveExports(mod);
+    } catch (e) {
+      fail(`program: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+  }
+  // `pulumi destroy` runs no program: pkg/engine/destroy.go gives the deployment
+  // deploy.NewNullSource (pkg/resource/deploy/source_null.go), which registers nothing, so every
+  // resource in state is a delete.
+
+  // --- the end of the update (deployment_executor.go performPostSteps -> step_generator.go
+  // GenerateDeletes): resources no longer registered, AND the old halves of replacements, both of
+  // this run and pending from a failed run (`res.Delete` in the snapshot: "Planner decided to
+  // delete ... due to replacement"), in dependency batches run concurrently (deleteBatches).
+  const gone = old.resources.filter((r) => !next.has(r.urn) && !deleted.has(r.urn) && !condemnedWith.has(r.urn));
+  if (preview) {
+    for (const r of gone) {
+      const at = Date.now() - t0;
+      const problem = r.options.protect ? protectedDelete(r) : undefined;
+      if (problem) fail(problem);
+      steps.push({ urn: r.urn, type: r.type, name: r.name, op: "delete", start: at, end: at, ok: !problem, error: problem });
+    }
+  } else if (!failure) {
+    const all = [...pending.splice(0), ...gone];
+    const errored = new Set<string>();
+    for (const batch of deleteBatches(all)) {
+      // performPostSteps: a batch skips what a failed delete depends on (TransitiveDependenciesOf).
+      const runnable = batch.filter((r) => !errored.has(r.urn));
+      const results = await Promise.allSettled(runnable.map((r) => deleteOne(r, gone.includes(r) ? "delete" : "delete-replaced")));
+      results.forEach((res, i) => {
+        const r = runnable[i];
+        if (res.status === "fulfilled") {
+          deleted.add(r.urn);
+          return;
+        }
+        fail(res.reason instanceof Error ? res.reason.message : String(res.reason));
+        const stack = [r];
+        while (stack.length > 0) {
+          const cur = stack.pop() as ResourceState;
+          for (const d of dependenciesOf(cur)) {
+            if (errored.has(d)) continue;
+            errored.add(d);
+            const dr = all.find((x) => x.urn === d);
+            if (dr) stack.push(dr);
           }
         }
-        const msg = `harness: invoke ${args.token} is not supported by the e2e apply harness`;
-        fail(msg);
-        throw new Error(msg);
-      },
-    },
-    job.project,
-    job.stack,
-    false,
-  );
-  pulumi.runtime.setAllConfig(job.config, job.secretKeys);
-
-  let outputs: Record<string, unknown> = {};
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(job.program) as Record<string, unknown>;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
-    for (;;) {
-      await settings.waitForRPCs();
-      await Promise.allSettled([...inflight, ...background]);
-      if (inflight.size === 0) break;
-    }
-    await Promise.allSettled(background);
-    outputs = await resolveExports(mod);
-  } catch (e) {
-    fail(`program: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  }
-
-  // --- the end of the update: old halves of replacements, then resources no longer registered.
-  if (!failure) {
-    const gone = old.resources.filter((r) => !next.has(r.urn) && !deleted.has(r.urn));
-    const all = [...pending.splice(0), ...gone];
-    const queue = deleteOrder(all);
-    for (const r of queue) {
-      try {
-        await deleteOne(r, gone.includes(r) ? "delete" : "delete-replaced");
-        deleted.add(r.urn);
-      } catch (e) {
-        fail(e instanceof Error ? e.message : String(e));
-        // what was not deleted stays: removed resources in state, replaced halves as pending deletes
-        for (const left of queue.slice(queue.indexOf(r))) if (!gone.includes(left)) pending.push(left);
-        break;
-      }
+      });
+      for (const r of batch) if (!deleted.has(r.urn) && !gone.includes(r)) pending.push(r); // replaced halves not deleted stay pending
     }
     if (gone.some((r) => r.type.startsWith("hcloud:"))) notes.push(...(await syncFirewalls(ctx).catch((e: unknown) => [`firewall sync: ${String(e)}`])));
   }

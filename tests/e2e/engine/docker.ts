@@ -5,7 +5,7 @@
 // resource: a build with this machine's engine (see buildImage).
 import http from "node:http";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { spawnCollect } from "./ssh";
@@ -32,7 +32,7 @@ const ACCEPT = [
 export async function getRegistryImage(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const name = String(inputs.name ?? "");
   const m = /^([^/]+)\/(.+?)(?::([\w][\w.-]*))?$/.exec(name);
-  if (!m || !RIG_REGISTRY.test(m[1])) throw new Error(`harness: getRegistryImage ${name}: only the rig's registry (10.77.0.1:5000) is reachable from the harness`);
+  if (!m || !RIG_REGISTRY.test(m[1])) throw new Error(`harness: getRegistryImage ${name}: only the rig's registry (10.77.0.1:5000, or the one .rig/rig.json names) is reachable from the harness`);
   const [, registry, repo, tag = "latest"] = m;
   const [host, port] = registry.split(":");
   const digest = await new Promise<string>((resolve, reject) => {
@@ -69,47 +69,71 @@ export interface ImageInputs {
   registry?: { server?: string; username?: string; password?: string };
 }
 
-/** `.dockerignore` lines as simple patterns: `dir/*`, `*.log`, `name` (enough for the demo app). */
-function ignoreMatcher(context: string): (rel: string) => boolean {
-  const file = join(context, ".dockerignore");
-  const pats = existsSync(file)
+/**
+ * The ignore file's rules, in order (moby/patternmatcher semantics, which fsutil's
+ * ExcludePatterns use): the LAST matching pattern decides, and a `!` pattern re-includes. A
+ * pattern matching a directory matches everything under it. pulumi/pulumi-docker
+ * provider/provider.go getIgnorePatterns prefers `<Dockerfile>.dockerignore`, else the context's
+ * `.dockerignore`.
+ */
+export function ignoreMatcher(context: string, dockerfile?: string): { ignored(rel: string): boolean; hasExceptions: boolean } {
+  const candidates = [...(dockerfile ? [`${dockerfile}.dockerignore`] : []), join(context, ".dockerignore")];
+  const file = candidates.find((f) => existsSync(f));
+  const lines = file
     ? readFileSync(file, "utf8")
         .split("\n")
         .map((l) => l.trim())
-        .filter((l) => l && !l.startsWith("#") && !l.startsWith("!"))
+        .filter((l) => l && !l.startsWith("#"))
     : [];
-  const res = pats.map((p) => new RegExp(`^${p.replace(/^\/+/, "").replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*/g, "%%ANY%%").replace(/\*/g, "[^/]*").replace(/%%ANY%%/g, ".*").replace(/\?/g, "[^/]")}(/.*)?$`));
-  return (rel) => res.some((re) => re.test(rel));
+  const rules = lines.map((l) => {
+    const exclude = !l.startsWith("!");
+    const p = (exclude ? l : l.slice(1)).trim().replace(/^\/+/, "").replace(/\/+$/, "");
+    const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*\//g, "%%ANYDIR%%").replace(/\*\*/g, "%%ANY%%").replace(/\*/g, "[^/]*").replace(/%%ANYDIR%%/g, "(.*/)?").replace(/%%ANY%%/g, ".*").replace(/\?/g, "[^/]")}(/.*)?$`);
+    return { exclude, re };
+  });
+  return {
+    ignored: (rel) => {
+      let out = false;
+      for (const r of rules) if (r.re.test(rel)) out = r.exclude;
+      return out;
+    },
+    hasExceptions: rules.some((r) => !r.exclude),
+  };
 }
 
 /**
- * The provider's Check adds `build.contextDigest`, a hash of the build context's files (after
- * .dockerignore) and the Dockerfile, so an edited source file is a diff (an update: a rebuild) and
- * an unchanged context is none. The harness adds the same kind of hash before it plans the step.
+ * The provider's Check adds `build.contextDigest` (pulumi/pulumi-docker provider/provider.go
+ * hashContext): the Dockerfile's content, then every file the ignore rules leave (with `!`
+ * exceptions) by relative path, FILE MODE (`fileMode.String()`, so a chmod is a change) and
+ * content hash (a symlink by its target path). So an edited source file or a changed mode is a
+ * diff (an update: a rebuild) and an unchanged context is none. The harness computes the same
+ * kind of hash before it plans the step (not byte-identical to the provider's digest).
  */
 export function withContextDigest(inputs: Record<string, unknown>, cwd: string): Record<string, unknown> {
   const b = inputs.build as ImageBuild | undefined;
   if (!b) return inputs;
   const context = resolve(cwd, b.context ?? ".");
   if (!existsSync(context)) return inputs;
-  const ignored = ignoreMatcher(context);
+  const dockerfile = resolve(cwd, b.dockerfile ?? join(b.context ?? ".", "Dockerfile"));
+  const rules = ignoreMatcher(context, dockerfile);
   const h = createHash("sha256");
+  if (existsSync(dockerfile)) h.update(`Dockerfile\0${createHash("sha256").update(readFileSync(dockerfile)).digest("hex")}\0`);
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
       const abs = join(dir, name);
       const rel = relative(context, abs);
-      if (ignored(rel)) continue;
-      const st = statSync(abs);
-      if (st.isDirectory()) walk(abs);
-      else {
-        h.update(`${rel}\0${st.mode & 0o111 ? "x" : "-"}\0`);
-        h.update(readFileSync(abs));
+      const st = lstatSync(abs);
+      // An ignored directory is still walked when an exception could re-include something in it.
+      if (st.isDirectory()) {
+        if (!rules.ignored(rel) || rules.hasExceptions) walk(abs);
+        continue;
       }
+      if (rules.ignored(rel)) continue;
+      const content = st.isSymbolicLink() ? readlinkSync(abs) : readFileSync(abs);
+      h.update(`${rel}\0${(st.mode & 0o170777).toString(8)}\0${createHash("sha256").update(content).digest("hex")}\0`);
     }
   };
   walk(context);
-  const dockerfile = resolve(cwd, b.dockerfile ?? join(b.context ?? ".", "Dockerfile"));
-  if (existsSync(dockerfile)) h.update(readFileSync(dockerfile));
   return { ...inputs, build: { ...b, contextDigest: h.digest("hex") } };
 }
 
@@ -136,7 +160,7 @@ export async function buildImage(inputs: ImageInputs, cwd: string, onData: (chun
   const repo = imageName.replace(/:[\w][\w.-]*$/, "");
   const registry = /^([^/]+\.[^/]*|[^/]+:\d+|localhost)\//.exec(repo)?.[1];
   if (!inputs.skipPush && (!registry || !RIG_REGISTRY.test(registry))) {
-    throw new Error(`harness: docker.Image ${imageName}: pushing is only supported to the rig's registry (127.0.0.1:5000 or 10.77.0.1:5000), not ${registry ?? "Docker Hub"}`);
+    throw new Error(`harness: docker.Image ${imageName}: pushing is only supported to the rig's registry (127.0.0.1:5000 or 10.77.0.1:5000, or the one .rig/rig.json names), not ${registry ?? "Docker Hub"}`);
   }
   const dir = mkdtempSync(join(tmpdir(), "railhead-e2e-build-"));
   const iid = join(dir, "iid");

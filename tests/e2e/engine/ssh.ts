@@ -40,7 +40,10 @@ export interface ExecResult {
   combined: string;
 }
 
-/** The longest the harness keeps dialing with dialErrorLimit -1 (the provider would try forever). */
+/**
+ * The longest the harness keeps dialing with dialErrorLimit -1 and no custom timeout (the provider
+ * would try until the engine's context ends).
+ */
 const UNLIMITED_DIAL_CAP_MS = 180_000;
 
 /** Key types whose OpenSSH host key algorithm is the type name itself (ssh-rsa is not: rsa-sha2-*). */
@@ -71,7 +74,15 @@ export class SshClient {
   private readonly knownHosts: string;
   private readonly hostKeyType?: string;
 
-  constructor(private readonly conn: Connection) {
+  /**
+   * `deadlineMs`: when the step's time is up (the resource's customTimeouts for this operation,
+   * which the engine turns into the provider call's context deadline: retry.Until in
+   * dialWithRetry stops with the context).
+   */
+  constructor(
+    private readonly conn: Connection,
+    private readonly deadlineMs?: number,
+  ) {
     if (conn.proxy) throw new Error("harness: connection.proxy (bastion) is not supported");
     if (conn.password && !conn.privateKey) throw new Error("harness: password authentication is not supported; use privateKey");
     if (!conn.privateKey) throw new Error(`harness: connection to ${conn.host} has no privateKey (the harness has no agent)`);
@@ -113,16 +124,23 @@ export class SshClient {
     ];
   }
 
-  /** Runs a command; retries the dial as pulumi-command's dialWithRetry does (100 ms, x1.5, max 5 s). */
+  /**
+   * Runs a command, dialing as pulumi-command does (pulumi/pulumi-command
+   * provider/pkg/provider/remote/connection.go dialWithRetry + reachedDialingErrorLimit): EVERY
+   * dial error is retried (ssh.Dial is TCP connect + handshake + authentication, so a refused key
+   * or a host key mismatch is retried too), up to dialErrorLimit + 1 attempts (it gives up when
+   * `dials > limit`; -1 unlimited), 100 ms backoff x1.5 up to 5 s, and never past the deadline.
+   */
   async run(command: string, stdin?: string, onData?: (chunk: string, stream: "stdout" | "stderr") => void): Promise<ExecResult> {
     const limit = this.conn.dialErrorLimit ?? 10;
     const started = Date.now();
+    const deadline = this.deadlineMs ?? (limit >= 0 ? Number.POSITIVE_INFINITY : started + UNLIMITED_DIAL_CAP_MS);
     let delay = 100;
     for (let attempt = 1; ; attempt++) {
       const r = await spawnCollect("ssh", [...this.baseArgs(), `${this.conn.user ?? "root"}@${this.conn.host}`, "--", command], stdin, onData);
       if (!(r.code === 255 && isDialError(r.stderr))) return r;
-      const exhausted = limit >= 0 ? attempt >= limit : Date.now() - started > UNLIMITED_DIAL_CAP_MS;
-      if (exhausted) return { ...r, stderr: `${r.stderr}\n[harness] gave up dialing ${this.conn.host} after ${attempt} attempts (dialErrorLimit ${limit})` };
+      const exhausted = (limit >= 0 && attempt > limit) || Date.now() + delay > deadline;
+      if (exhausted) return { ...r, stderr: `${r.stderr}\n[harness] gave up dialing ${this.conn.host} after ${attempt} attempts (dialErrorLimit ${limit})`, combined: `${r.combined}\n[harness] gave up dialing ${this.conn.host} after ${attempt} attempts (dialErrorLimit ${limit})` };
       await sleep(delay);
       delay = Math.min(delay * 1.5, 5000);
     }
@@ -148,9 +166,9 @@ function sftpQuote(p: string): string {
   return `"${p.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
-/** A failed dial or SSH handshake (a host key mismatch included: ssh.Dial fails, dialWithRetry retries). */
 export function isDialError(stderr: string): boolean {
-  return /Host key verification failed|no matching host key type|Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|Could not resolve|Operation timed out/i.test(stderr);
+  // OpenSSH's own failures before the session: connect, handshake, host key, authentication.
+  return /Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|banner exchange|Could not resolve|Operation timed out|Permission denied \(|Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Too many authentication failures/i.test(stderr);
 }
 
 export function sleep(ms: number): Promise<void> {

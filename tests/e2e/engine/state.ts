@@ -51,6 +51,19 @@ export interface StackState {
   pendingDeletes: ResourceState[];
   /** A counter for ids the harness mints (server ids, ...). */
   serial: number;
+  /** What the harness's "cloud" holds beyond resources (see CloudState). */
+  cloud?: CloudState;
+}
+
+/**
+ * Cloud-side facts that outlive one resource's state: which network each server is attached to
+ * (Hetzner keeps one attachment per server and network; a ServerNetwork create that finds one
+ * keeps it, terraform-provider-hcloud internal/server/resource_network.go Create ignores
+ * ErrorCodeServerAlreadyAttached).
+ */
+export interface CloudState {
+  /** `<serverId>/<networkId>` -> the private IP of the attachment. */
+  attachments: Record<string, string>;
 }
 
 export function emptyState(stack: string): StackState {

@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
+/** The wire form of an unknown value (@pulumi/pulumi runtime/rpc.js unknownValue): a preview's "not known yet". */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 /** An asset in plain form; `hash` is what a provider diffs (pulumi-command re-copies on a new hash). */
@@ -23,6 +25,8 @@ export function isPlainAsset(v: unknown): v is PlainAsset {
 
 export async function plainValue(v: unknown, path: string, secrets: string[]): Promise<unknown> {
   if (v === null || v === undefined || typeof v !== "object") return v;
+  // In a preview the mock monitor deserializes unknowns as output.js's `unknown` object.
+  if (pulumi.Output.isInstance(v) === false && isUnknownValue(v)) return UNKNOWN;
   const obj = v as Record<string, unknown>;
   if (obj[SIG_KEY] === SECRET_SIG) {
     secrets.push(path || "(root)");
@@ -60,4 +64,10 @@ export async function plainValue(v: unknown, path: string, secrets: string[]): P
 
 export function sha(data: string | Buffer): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+function isUnknownValue(v: unknown): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const out = require("@pulumi/pulumi/output") as { isUnknown(x: unknown): boolean };
+  return out.isUnknown(v);
 }

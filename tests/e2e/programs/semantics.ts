@@ -7,6 +7,8 @@ import * as command from "@pulumi/command";
 const cfg = new pulumi.Config("railhead");
 const phase = cfg.require("phase");
 const log = cfg.require("log");
+/** The phases after the protect-replace test (pr's triggers are 2 from then on). */
+const late = ["protect-replace", "unprotect-replace", "fail", "after-fail", "final"].includes(phase);
 const say = (word: string, sleep = 0) => `${sleep ? `sleep ${sleep}; ` : ""}echo ${word} >> ${log}; echo ${word}`;
 
 class Group extends pulumi.ComponentResource {
@@ -18,7 +20,9 @@ class Group extends pulumi.ComponentResource {
 }
 
 const a = new command.local.Command("a", { create: say("a", 0.5), delete: say("del-a") });
-new command.local.Command("b", { create: say(phase === "update" ? "b2" : "b") }, { dependsOn: [a] });
+// b's create changes in the phases whose PREVIEW must fail: if anything ran, "b-must-not-run" shows.
+const previewFails = ["unprotect-remove-1", "check-fail", "unknown-type", "protect-replace"].includes(phase);
+new command.local.Command("b", { create: say(phase === "update" ? "b2" : previewFails ? "b-must-not-run" : "b") }, { dependsOn: [a] });
 new command.local.Command("c", { create: a.stdout.apply((s) => say(`c-after-${s}`)) });
 const group = new Group("group");
 new command.local.Command("e", { create: say("e") }, { dependsOn: [group] });
@@ -41,9 +45,32 @@ if (phase === "dbr") {
 } else {
   new command.local.Command("d", { create: say("d-create-1"), delete: say("d-delete"), triggers: [1] }, { deleteBeforeReplace: true });
 }
-if (phase !== "unprotect-remove") new command.local.Command("p", { create: say("p"), delete: say("del-p") }, { protect: phase !== "unprotect" });
+if (!phase.startsWith("unprotect-remove") && !late) new command.local.Command("p", { create: say("p"), delete: say("del-p") }, { protect: phase !== "unprotect" });
 if (phase === "fail") {
-  const bad = new command.local.Command("bad", { create: "echo boom-output; exit 3" }, { dependsOn: [a] });
+  const bad = new command.local.Command("bad", { create: "sleep 1; echo boom-output; exit 3" }, { dependsOn: [a] });
   new command.local.Command("after-bad", { create: say("after-bad") }, { dependsOn: [bad] });
 }
+// A replacement is built from the CURRENT inputs: ignoreChanges hides `create` from updates only.
+const gen = phase === "replace" ? 2 : 1;
+new command.local.Command("ri", { create: say(`ri-create-${gen}`), triggers: [gen] }, { ignoreChanges: ["create"] });
+// Two independent resources whose deletes must overlap (one delete batch runs concurrently).
+if (phase !== "remove" && !late) {
+  new command.local.Command("k1", { create: say("k1"), delete: `sleep 1.5; ${say("del-k1")}` });
+  new command.local.Command("k2", { create: say("k2"), delete: `sleep 1.5; ${say("del-k2")}` });
+}
+// Preview failures: a provider check failure, an unknown type, a protected replace.
+if (phase === "check-fail") new command.remote.Command("nohost", { connection: { host: "" }, create: say("nohost") });
+class Mystery extends pulumi.CustomResource {
+  constructor(name: string) {
+    super("test:index:Unknown", name, {});
+  }
+}
+if (phase === "unknown-type") new Mystery("mystery");
+// Protect refuses a replace only when old AND new are protected.
+new command.local.Command("pr", { create: say(`pr-create-${late ? 2 : 1}`), delete: say("del-pr"), triggers: [late ? 2 : 1] }, { protect: phase !== "unprotect-replace" && phase !== "final" });
+// Leftover deletes of a failed run: lr is replaced in the failing run, its old half is deleted at
+// the END of the next run (after its creates), not first.
+const lrGen = ["fail", "after-fail", "final"].includes(phase) ? 2 : 1;
+new command.local.Command("lr", { create: say(`lr-create-${lrGen}`), delete: say(`lr-delete-${lrGen}`), triggers: [lrGen] });
+if (phase === "after-fail") new command.local.Command("late", { create: `sleep 0.5; ${say("late")}` }, { dependsOn: [a] });
 export const aOut = a.stdout;

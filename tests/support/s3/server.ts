@@ -21,11 +21,10 @@ export function fauxqsEntry(): string {
   throw new Error("fauxqs@1.9.2 is not installed: run tests/data/run.sh (it installs the test-only packages) or npm i -D fauxqs@1.9.2");
 }
 
-/**
- * The only addresses the fake may listen on: loopback, or the rig's gateway on its public net
- * (10.77.0.1 for the default rig; another rig's, RH_RIG_PUBLIC=10.91.0 say, is 10.91.0.1).
- */
-const ALLOWED_HOSTS = new RegExp(`^(127\\.\\d+\\.\\d+\\.\\d+|10\\.77\\.0\\.1${/^\d+\.\d+\.\d+$/.test(process.env.RH_RIG_PUBLIC ?? "") ? `|${process.env.RH_RIG_PUBLIC?.replace(/\./g, "\\.")}\\.1` : ""})$`);
+/** The only addresses the fake may listen on: loopback, or the rig's gateway on its public net. */
+/** Loopback, or the rig's gateway (tests/rig/rig.sh: RH_RIG_PUBLIC .1, default 10.77.0.1). */
+const RIG_GATEWAY = `${process.env.RH_RIG_PUBLIC ?? "10.77.0"}.1`;
+const ALLOWED_HOSTS = new RegExp(`^(127\\.\\d+\\.\\d+\\.\\d+|${RIG_GATEWAY.replace(/\./g, "\\.")})$`);
 
 /** Rewrites a CompleteMultipartUpload body into the one shape fauxqs 1.9.2 parses. */
 export function normalizeCompleteMultipart(body: string): string {
@@ -58,7 +57,7 @@ interface FastifyLike {
 
 export async function startS3(opts: { host?: string; port?: number; buckets?: string[] } = {}): Promise<S3Server> {
   const host = opts.host ?? "127.0.0.1";
-  if (!ALLOWED_HOSTS.test(host)) throw new Error(`refusing to bind ${host}: loopback or the rig gateway (10.77.0.1, or RH_RIG_PUBLIC.1) only`);
+  if (!ALLOWED_HOSTS.test(host)) throw new Error(`refusing to bind ${host}: loopback or the rig gateway ${RIG_GATEWAY} only`);
   const mod = (await import(pathToFileURL(fauxqsEntry()).href)) as { buildApp(o: { logger: boolean }): FastifyLike };
   const app = mod.buildApp({ logger: false });
   app.addHook("preHandler", (req, _reply, done) => {
