@@ -9,6 +9,7 @@ import { isPlainAsset, type PlainAsset } from "./values";
 import type { ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
 import { buildImage, type ImageInputs } from "./docker";
+import { vmServerStep, vmSpec } from "./vm";
 
 export type Phase = "create" | "update" | "delete";
 
@@ -279,6 +280,8 @@ function rigFor(ctx: ApplyContext, name: string, inputs: Inputs): { rig: RigInfo
 
 async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
   const inputs = phase === "delete" ? (olds?.inputs ?? {}) : news;
+  const vm = vmSpec(ctx.rig, ctx.hostMap[configHostFor(ctx, r.name, inputs)]); // host map `vm:<name>`: engine/vm.ts
+  if (vm) return vmServerStep(ctx, vm, phase, r, olds, news);
   const { rig, host } = rigFor(ctx, r.name, inputs);
   const start = Date.now();
   if (phase === "delete") {
@@ -311,8 +314,10 @@ async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resourc
 
 async function primaryIpStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
   if (phase === "delete") return recordStep(ctx, phase, r, olds, news);
-  const { host } = rigFor(ctx, r.name, news);
+  const vm = vmSpec(ctx.rig, ctx.hostMap[configHostFor(ctx, r.name, news)]);
   const res = recordStep(ctx, phase, r, olds, news);
+  if (vm) return { ...res, outputs: { ...res.outputs, ipAddress: vm.address }, target: { vm: vm.name } };
+  const { host } = rigFor(ctx, r.name, news);
   return { ...res, outputs: { ...res.outputs, ipAddress: host.publicIp }, target: { rigHost: host.name } };
 }
 

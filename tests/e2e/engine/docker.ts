@@ -9,8 +9,20 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { spawnCollect } from "./ssh";
+import { loadRigInfo } from "./rig";
 
-const RIG_REGISTRY = /^(127\.0\.0\.1|10\.77\.0\.1):5000$/;
+/** The default rig's registry, or the running rig's own (another RH_RIG_PREFIX/registry port). */
+const RIG_REGISTRY = {
+  test(registry: string): boolean {
+    if (/^(127\.0\.0\.1|10\.77\.0\.1):5000$/.test(registry)) return true;
+    try {
+      const r = loadRigInfo();
+      return registry === r.registry.pull || registry === r.registry.push;
+    } catch {
+      return false;
+    }
+  },
+};
 
 const ACCEPT = [
   "application/vnd.oci.image.index.v1+json",

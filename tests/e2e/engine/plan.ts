@@ -118,9 +118,12 @@ export function planStep(
   const withReplaced = options.replaceWith.filter((u) => replacedThisRun.has(u));
   const triggerChanged =
     options.replacementTrigger !== undefined && canonical(options.replacementTrigger) !== canonical(old.options.replacementTrigger ?? null);
-  if (forced.length > 0) return { op: "replace", changed, reason: `changed: ${forced.join(", ")}`, inputs: effective, deleteBeforeReplace: dbr };
-  if (withReplaced.length > 0) return { op: "replace", changed, reason: `replaceWith: ${withReplaced.join(", ")} was replaced`, inputs: effective, deleteBeforeReplace: dbr };
-  if (triggerChanged) return { op: "replace", changed, reason: "replacementTrigger changed", inputs: effective, deleteBeforeReplace: dbr };
+  // A replacement is built from the program's inputs as registered, ignoreChanges not applied: the
+  // engine re-runs the provider's Check on goal.Properties ("we need to recompute the default
+  // values", pulumi/pulumi pkg/resource/deploy/step_generator.go, the replace branch).
+  if (forced.length > 0) return { op: "replace", changed, reason: `changed: ${forced.join(", ")}`, inputs, deleteBeforeReplace: dbr };
+  if (withReplaced.length > 0) return { op: "replace", changed, reason: `replaceWith: ${withReplaced.join(", ")} was replaced`, inputs, deleteBeforeReplace: dbr };
+  if (triggerChanged) return { op: "replace", changed, reason: "replacementTrigger changed", inputs, deleteBeforeReplace: dbr };
   if (changed.length > 0) return { op: "update", changed, inputs: effective, deleteBeforeReplace: dbr };
   return { op: "same", changed, inputs: effective, deleteBeforeReplace: dbr };
 }
