@@ -205,14 +205,14 @@ export function stackView(outputs: Json, stackFile: Json, stack: string): StackV
   const get = <T>(k: string): T | undefined => cfg[`railhead:${k}`] as T | undefined;
   const ssh = get<{ user?: string; port?: number }>("ssh") ?? {};
   const hostCfg = get<Record<string, { ssh?: { address?: string; user?: string; port?: number; hostKey?: string }; local?: Json }>>("hosts") ?? {};
-  const outHosts = (outputs.hosts ?? {}) as Record<string, { kind?: string; address?: string }>;
+  const outHosts = (outputs.hosts ?? {}) as Record<string, { kind?: string; address?: string; hostKey?: string }>;
   const hosts: Record<string, HostTarget> = {};
   for (const [name, h] of Object.entries(outHosts)) {
     const c = hostCfg[name] ?? {};
     const kind = h.kind ?? (c.local ? "local" : c.ssh ? "ssh" : "hcloud");
     const address = h.address ?? c.ssh?.address;
     if (!address && kind !== "local") throw new DayTwoError(name, "outputs", "the stack outputs have no address for this host", "run pulumi up so the outputs are current");
-    hosts[name] = { name, kind, address: address ?? "127.0.0.1", user: c.ssh?.user ?? ssh.user ?? "deploy", port: c.ssh?.port ?? ssh.port ?? 22, hostKey: c.ssh?.hostKey };
+    hosts[name] = { name, kind, address: address ?? "127.0.0.1", user: c.ssh?.user ?? ssh.user ?? "deploy", port: c.ssh?.port ?? ssh.port ?? 22, hostKey: h.hostKey ?? c.ssh?.hostKey };
   }
   const servers = get<Record<string, string[] | { hosts: string[] }>>("servers") ?? {};
   const roles: Record<string, string[]> = {};
@@ -257,19 +257,36 @@ export function toolLine(host: string, argv: string[]): string {
 
 let knownHostsDir: string | undefined;
 
-/** argv for ssh to a host (no remote command). Pins the host key from the stack file if it has one. */
+/**
+ * argv for ssh to a host (no remote command). The host key is pinned, never learned: a known_hosts
+ * file written from the stack (the outputs' hostKey: generated for hcloud servers, configured for
+ * ssh hosts) is the only one ssh reads, with StrictHostKeyChecking=yes and only that key's type
+ * offered. A host without a key in the stack is refused before ssh runs.
+ */
 export function sshArgv(h: HostTarget, opts: Pick<Options, "identity">, tty: boolean): string[] {
   const a = ["-p", String(h.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"];
   if (tty) a.unshift("-t");
   if (opts.identity) a.push("-i", opts.identity, "-o", "IdentitiesOnly=yes");
-  if (h.hostKey) {
-    knownHostsDir ??= mkdtempSync(join(tmpdir(), "railhead-kh-"));
-    const file = join(knownHostsDir, `${h.name}.known_hosts`);
-    writeFileSync(file, `${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKey}\n`);
-    a.push("-o", `UserKnownHostsFile=${file}`, "-o", "StrictHostKeyChecking=yes");
-  } else {
-    a.push("-o", "StrictHostKeyChecking=accept-new");
-  }
+  const key = /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/]+={0,2}(\s|$)/.exec(h.hostKey?.trim() ?? "");
+  if (!key)
+    throw new DayTwoError(
+      h.name,
+      "host key",
+      h.hostKey ? `the stack's host key for ${h.address} is not a public key line` : `the stack has no host key for ${h.address}, so its identity cannot be checked`,
+      h.kind === "hcloud" ? "run pulumi up (the outputs carry each server's generated hostKey), then pass --outputs again" : `set hostKey on the host: ssh-keyscan -t ed25519 ${h.address}`,
+    );
+  knownHostsDir ??= mkdtempSync(join(tmpdir(), "railhead-kh-"));
+  const file = join(knownHostsDir, `${h.name}.known_hosts`);
+  writeFileSync(file, `${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKey?.trim()}\n`);
+  const algorithms = key[1] === "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256" : key[1];
+  a.push(
+    "-o", `UserKnownHostsFile=${file}`,
+    "-o", "GlobalKnownHostsFile=/dev/null",
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", `HostKeyAlgorithms=${algorithms}`,
+    "-o", "CheckHostIP=no",
+    "-o", "UpdateHostKeys=no",
+  );
   a.push(`${h.user}@${h.address}`);
   return a;
 }

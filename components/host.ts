@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as hcloud from "@pulumi/hcloud";
+import * as tls from "@pulumi/tls";
 import type { HostConfig, HostKind } from "./config";
 import { hostCommand, type HostHandle } from "./host-command";
 import type { HostToolBundle } from "./host-tool/bundle";
@@ -49,10 +50,14 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
   readonly address: pulumi.Output<string>;
   readonly privateAddress: pulumi.Output<string | undefined>;
   readonly identity: pulumi.Output<string>;
+  /** The public host key every connection pins (`ssh-ed25519 AAAA...`); undefined for local. */
+  readonly hostKey: pulumi.Output<string | undefined>;
   readonly toolPath: string;
   readonly ready: pulumi.Resource[];
   readonly pullReady: pulumi.Resource[];
   readonly server?: hcloud.Server;
+  /** hcloud: the server's SSH host key pair (private half secret in state). */
+  readonly sshHostKey?: tls.PrivateKey;
   readonly primaryIp?: hcloud.PrimaryIp;
 
   constructor(name: string, args: HostArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -71,6 +76,19 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
       if (!hc || !base) throw new Error(`host ${cfg.name}: hcloud host without hcloud settings`);
       const serverName = hcloudName(base.base.prefix, cfg.name);
       const labels = { ...base.base.serverLabels, ...cfg.labels };
+      // The server's SSH host key, generated here so it is known before the server exists and can be
+      // pinned on every connection (no trust on first use). It belongs to the host, not to one
+      // server: a rebuilt server (new image, location) gets the same key through its cloud-init, so
+      // the pinned key and a user's known_hosts stay valid. Replacing the key (`pulumi up --replace`
+      // on it) replaces the server too (replaceWith below): a key only cloud-init can install must
+      // not be pinned on a server that has the old one. The private half is a secret in state.
+      this.sshHostKey = new tls.PrivateKey(`${name}/host-key`, { algorithm: "ED25519" }, { ...parent, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] });
+      const hostPublicKey = this.sshHostKey.publicKeyOpenssh.apply((k) => k.trim());
+      const userData = pulumi.secret(
+        pulumi
+          .all([this.sshHostKey.privateKeyOpenssh, hostPublicKey])
+          .apply(([privateKey, publicKey]) => renderCloudInit({ user: args.sshUser, publicKey: base.publicKey, hostKey: { privateKey, publicKey } })),
+      );
       // The address outlives the server (autoDelete off) and, when DNS points at it, the stack.
       this.primaryIp = new hcloud.PrimaryIp(
         `${name}/ip`,
@@ -85,7 +103,7 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
           image: hc.image,
           location: hc.location,
           sshKeys: [base.base.sshKey.id],
-          userData: renderCloudInit({ user: args.sshUser, publicKey: base.publicKey }),
+          userData,
           labels,
           publicNets: [{ ipv4Enabled: true, ipv4: this.primaryIp.id.apply(Number), ipv6Enabled: false }],
           // The firewall is attached by label selector; its id showing up on the server is not drift.
@@ -98,6 +116,7 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
           ignoreChanges: ["userData", "sshKeys"],
           // The PrimaryIp can be assigned to one server at a time, so a rebuild deletes first.
           deleteBeforeReplace: true,
+          replaceWith: [this.sshHostKey],
           dependsOn: [base.base.firewallAttachment],
         },
       );
@@ -113,7 +132,8 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
       this.address = this.primaryIp.ipAddress;
       this.privateAddress = privateNet ? privateNet.ip.apply((ip) => ip as string | undefined) : pulumi.output(undefined);
       this.identity = serverId.apply((id) => `hcloud-${id}`);
-      const login = { host: this.address, user: args.sshUser, port: HCLOUD_SSH_PORT, privateKey: requireKey(cfg, args.privateKey) };
+      this.hostKey = hostPublicKey;
+      const login = { host: this.address, user: args.sshUser, port: HCLOUD_SSH_PORT, hostKey: hostPublicKey, privateKey: requireKey(cfg, args.privateKey) };
       this.connection = secretConnection(login);
       // A new server answers SSH only after a while, and is ready only when cloud-init is done.
       // The server id in the script makes a rebuilt server (same address) wait again.
@@ -134,11 +154,15 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
       this.address = pulumi.output(ssh.address);
       this.privateAddress = pulumi.output(cfg.privateIp);
       this.identity = pulumi.output(`ssh-${ssh.address}`);
+      // Config requires hostKey for ssh hosts (components/config.ts); a missing one is refused here too.
+      if (!ssh.hostKey) throw new Error(`host ${cfg.name}: ssh host without hostKey; read it with: ssh-keyscan -t ed25519 ${ssh.address}`);
+      this.hostKey = pulumi.output(ssh.hostKey);
       this.connection = secretConnection({ host: ssh.address, user: ssh.user, port: ssh.port, hostKey: ssh.hostKey, privateKey: requireKey(cfg, args.privateKey) });
     } else {
       this.address = pulumi.output("127.0.0.1");
       this.privateAddress = pulumi.output(undefined);
       this.identity = pulumi.output("local");
+      this.hostKey = pulumi.output(undefined);
     }
 
     // 2. The host tool. Its path holds its hash, so a new tool is a new file and a new command.
@@ -188,7 +212,7 @@ export class Host extends pulumi.ComponentResource implements ReleaseHost {
       this.pullReady = this.ready;
     }
 
-    this.registerOutputs({ address: this.address, privateAddress: this.privateAddress, identity: this.identity, toolPath: this.toolPath });
+    this.registerOutputs({ address: this.address, privateAddress: this.privateAddress, identity: this.identity, hostKey: this.hostKey, toolPath: this.toolPath });
   }
 
   /** This host as a handle whose commands wait for `ready` (used while the host is being built). */

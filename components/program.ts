@@ -37,6 +37,8 @@ export interface HostOutput {
   readonly kind: string;
   readonly address: pulumi.Output<string>;
   readonly privateAddress: pulumi.Output<string | undefined>;
+  /** The host key connections pin (the day-2 CLI writes its known_hosts from it). */
+  readonly hostKey: pulumi.Output<string | undefined>;
 }
 
 export interface RailheadOutputs {
@@ -159,7 +161,7 @@ export function railhead(loaded?: LoadedConfig, options: RailheadOptions = {}): 
     image: image.ref,
     version: pulumi.output(image.version),
     hosts: Object.fromEntries(
-      Object.values(hosts).map((h) => [h.hostName, { kind: h.kind, address: h.address, privateAddress: h.privateAddress }]),
+      Object.values(hosts).map((h) => [h.hostName, { kind: h.kind, address: h.address, privateAddress: h.privateAddress, hostKey: h.hostKey }]),
     ),
     urls: appUrls(config, hosts),
   };

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, stackView, parseContainers, rollbackCandidates, toolLine, sshArgv } from "../../bin/railhead";
@@ -25,7 +25,11 @@ const OUTPUTS = {
   service: "demo",
   image: "ghcr.io/acme/demo:1.0.0",
   version: "1.0.0",
-  hosts: { "web-1": { kind: "hcloud", address: "203.0.113.1" }, "web-2": { kind: "ssh", address: "198.51.100.7" }, "db-1": { kind: "hcloud", address: "203.0.113.3" } },
+  hosts: {
+    "web-1": { kind: "hcloud", address: "203.0.113.1", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGenerated1" },
+    "web-2": { kind: "ssh", address: "198.51.100.7", hostKey: "ssh-ed25519 AAAAC3Nza" },
+    "db-1": { kind: "hcloud", address: "203.0.113.3" },
+  },
 };
 
 test("arguments: command, positional words, flags with values, the command after --", () => {
@@ -43,7 +47,7 @@ test("arguments: command, positional words, flags with values, the command after
 
 test("the stack view joins addresses from the outputs with users, ports, keys and roles from the stack file", () => {
   const v = stackView(OUTPUTS, STACK_FILE, "production");
-  assert.deepEqual(v.hosts["web-1"], { name: "web-1", kind: "hcloud", address: "203.0.113.1", user: "deploy", port: 2222, hostKey: undefined });
+  assert.deepEqual(v.hosts["web-1"], { name: "web-1", kind: "hcloud", address: "203.0.113.1", user: "deploy", port: 2222, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGenerated1" });
   assert.deepEqual(v.hosts["web-2"], { name: "web-2", kind: "ssh", address: "198.51.100.7", user: "ops", port: 22, hostKey: "ssh-ed25519 AAAAC3Nza" });
   assert.deepEqual(v.roles, { web: ["web-1", "web-2"], job: ["web-1"] });
   assert.equal(v.primaryRole, "web");
@@ -57,9 +61,18 @@ test("the host command runs the newest uploaded tool with quoted arguments; a pi
   const v = stackView(OUTPUTS, STACK_FILE, "production");
   const pinned = sshArgv(v.hosts["web-2"], { identity: "/k" }, false);
   assert.ok(pinned.includes("StrictHostKeyChecking=yes"));
+  assert.ok(!pinned.some((x) => /accept-new|StrictHostKeyChecking=no/.test(x)), "a host key is never learned");
+  assert.ok(pinned.includes("GlobalKnownHostsFile=/dev/null") && pinned.includes("HostKeyAlgorithms=ssh-ed25519"));
+  const khFile = pinned.find((x) => x.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
+  assert.equal(readFileSync(khFile, "utf8"), "198.51.100.7 ssh-ed25519 AAAAC3Nza\n", "known_hosts holds exactly the stack's key");
   assert.ok(pinned.includes("-i") && pinned.includes("/k"));
   assert.equal(pinned.at(-1), "ops@198.51.100.7");
-  assert.ok(sshArgv(v.hosts["web-1"], {}, true).includes("-t"));
+  const hcloud = sshArgv(v.hosts["web-1"], {}, true);
+  assert.ok(hcloud.includes("-t"));
+  const hcloudKh = hcloud.find((x) => x.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
+  assert.equal(readFileSync(hcloudKh, "utf8"), "[203.0.113.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGenerated1\n", "an hcloud server's generated key, from the outputs");
+  assert.throws(() => sshArgv(v.hosts["db-1"], {}, false), /no host key for 203\.0\.113\.3[\s\S]*pulumi up/, "no key in the stack: refused, not learned");
+  assert.throws(() => sshArgv({ ...v.hosts["web-2"], hostKey: undefined }, {}, false), /ssh-keyscan -t ed25519 198\.51\.100\.7/);
 });
 
 test("rollback candidates: a version must exist for every role on every host", () => {

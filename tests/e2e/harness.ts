@@ -57,7 +57,12 @@
 //   stdin piped; `environment` on remote fails (it needs sshd AcceptEnv, pulumi-command #48).
 //   Dial retries: dialErrorLimit (default 10, -1 unlimited; the harness caps that at 180 s),
 //   perDialTimeout, 100 ms backoff x1.5 up to 5 s (dialWithRetry, retry.Until). Without `hostKey`
-//   host keys are ignored (#794); with it they are pinned.
+//   host keys are ignored (#794); with it they are pinned (remote/connection.go SSHConfig:
+//   ParseAuthorizedKey, FixedHostKey, HostKeyAlgorithms [type]; a mismatch is a dial error, retried;
+//   engine/ssh.ts; self-test scenarios/ssh-pinning.test.ts).
+// - tls.PrivateKey (hashicorp/terraform-provider-tls internal/provider/resource_private_key.go):
+//   create generates the key (ED25519 only here), every input replaces, update/delete do nothing.
+//   A booted hcloud server's rig host presents the key of its user-data's `ssh_keys` (engine/rig.ts).
 // - CopyToRemote (remote/copyController.go, copy.go): SFTP, parents created (#1161), relative paths
 //   against the login directory; update copies only when the asset hash or remotePath changed;
 //   `triggers` replace; delete does nothing (files stay).
@@ -224,5 +229,12 @@ export function stackConfig(spec: StackSpec): { values: Record<string, string>; 
     file = join(__dirname, "stacks", "empty.yaml");
   }
   const fx = loadStackFile(spec.stack, { file, override, extraSecrets: spec.secrets });
+  // The e2e stack files name the default rig's registry; a second rig (RH_RIG_PREFIX) serves the
+  // same images at its own address (rig.json registry.pull).
+  const rigJson = process.env.E2E_RIG_JSON ?? join(REPO, ".rig", "rig.json");
+  const pull = existsSync(rigJson) ? (JSON.parse(readFileSync(rigJson, "utf8")) as { registry?: { pull?: string } }).registry?.pull : undefined;
+  if (pull && pull !== "10.77.0.1:5000") {
+    for (const [k, v] of Object.entries(fx.values)) fx.values[k] = v.split("10.77.0.1:5000/").join(`${pull}/`);
+  }
   return { values: fx.values, secretKeys: fx.secretKeys };
 }

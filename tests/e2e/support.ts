@@ -4,7 +4,8 @@ import http from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Harness, type StackSpec, type UpResult } from "./harness";
-import { adminRun, loadRigInfo, rigHost, type RigInfo } from "./engine/rig";
+import { adminRun, currentHostKey, loadRigInfo, rigHost, type RigInfo } from "./engine/rig";
+import { SshClient, type ExecResult } from "./engine/ssh";
 
 export const harness = new Harness();
 
@@ -35,9 +36,23 @@ export const IMAGE = (tag: string) => `${rig().registry.pull}/railhead-test/app:
 export const ip = (rigName: string) => rigHost(rig(), rigName).publicIp;
 export const privateIp = (rigName: string) => rigHost(rig(), rigName).privateIp;
 
+/** The user every e2e stack logs in as, as on a host Railhead's cloud-init set up (never root). */
+export function deployUser(): string {
+  const user = rig().deployUser;
+  if (!user) throw new Error("the rig has no deploy user (rig.json deployUser): bring it up again with tests/rig/rig.sh up --fresh");
+  return user;
+}
+
+/** The host key a rig host presents now: what `ssh-keyscan -t ed25519` would print, for an `ssh` host's hostKey. */
+export function hostKey(rigName: string): string {
+  const key = currentHostKey(rigHost(rig(), rigName));
+  if (!key) throw new Error(`rig host ${rigName} has no host key in rig.json`);
+  return key;
+}
+
 /**
  * An e2e stack: the stack file under tests/e2e/stacks plus what only the running rig knows (its SSH
- * key pair, registry address and private IPs), and the config-host -> rig-host map.
+ * key pair, deploy user, registry address and private IPs), and the config-host -> rig-host map.
  */
 export function e2eStack(stack: string, hostMap: Record<string, string>, config: Record<string, unknown> = {}, file?: string): StackSpec {
   const r = rig();
@@ -47,7 +62,7 @@ export function e2eStack(stack: string, hostMap: Record<string, string>, config:
     hostMap,
     secrets: { SSH_PRIVATE_KEY: readFileSync(r.sshKey, "utf8").trim() },
     config: {
-      ssh: { user: "root", privateKey: ["SSH_PRIVATE_KEY"], publicKey: readFileSync(`${r.sshKey}.pub`, "utf8").trim() },
+      ssh: { user: deployUser(), privateKey: ["SSH_PRIVATE_KEY"], publicKey: readFileSync(`${r.sshKey}.pub`, "utf8").trim() },
       ...config,
     },
   };
@@ -56,6 +71,9 @@ export function e2eStack(stack: string, hostMap: Record<string, string>, config:
 export async function up(spec: StackSpec): Promise<UpResult> {
   const r = await harness.up(spec);
   process.stdout.write(`# up ${spec.stack}: ${r.ok ? "ok" : "FAILED"} in ${r.seconds.toFixed(1)} s, ${r.executed} actions\n`);
+  // Every e2e stack logs in as the deploy user, as on a host Railhead's cloud-init set up.
+  const asRoot = r.actions.filter((a) => a.kind === "command" && a.target?.startsWith("root@"));
+  if (asRoot.length > 0) throw new Error(`${spec.stack}: ${asRoot.length} command(s) logged in as root (${asRoot[0].name}); e2e stacks must use ssh.user ${deployUser()}`);
   return r;
 }
 
@@ -123,14 +141,27 @@ export async function containerIds(rigName: string, service: string): Promise<st
     .sort();
 }
 
+/** Runs a script on a rig host as the deploy user (where the stacks put the tool and its state), host key pinned. */
+export async function asDeploy(rigName: string, script: string, stdin?: string): Promise<ExecResult> {
+  const r = rig();
+  const host = rigHost(r, rigName);
+  const ssh = new SshClient({ host: host.publicIp, port: host.sshPort, user: deployUser(), privateKey: readFileSync(r.sshKey, "utf8"), hostKey: hostKey(rigName), dialErrorLimit: 5 });
+  try {
+    return await ssh.run(script, stdin);
+  } finally {
+    ssh.close();
+  }
+}
+
 /** The host tool's audit log for a service (newest tool on the host). */
 export async function audit(rigName: string, service: string): Promise<string[]> {
-  const out = await onHost(rigName, `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" audit --service ${service}`);
-  return out.split("\n").filter(Boolean);
+  const r = await asDeploy(rigName, `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" audit --service ${service}`);
+  if (r.code !== 0) throw new Error(`audit on ${rigName} -> exit ${r.code}\n${r.combined}`);
+  return r.stdout.split("\n").filter(Boolean);
 }
 
 export async function tool(rigName: string, args: string, stdin?: string): Promise<string> {
-  const r = await adminRun(rig(), rigHost(rig(), rigName), `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" --host-label ${rigName} ${args}`, stdin);
+  const r = await asDeploy(rigName, `tool=$(ls -t "$HOME"/.railhead/bin/railhead-host-* | head -n1); bash "$tool" --host-label ${rigName} ${args}`, stdin);
   if (r.code !== 0) throw new Error(`tool ${args} on ${rigName} -> exit ${r.code}\n${r.combined}`);
   return r.stdout;
 }

@@ -27,6 +27,10 @@ REG_PULL=$GATEWAY:$REG_PORT
 IMAGE_NS=railhead-test
 LITESTREAM_NPM=@flydotio/litestream-linux-x64@1.0.1
 RECIPE_VERSION=1                     # bump to invalidate every cached image
+# The login e2e stacks use, as on a host Railhead's cloud-init set up: in the docker group, keys only.
+# /etc is shared by all rig hosts, so the user is created once on the machine; its home is per host.
+DEPLOY_USER=deploy
+DEPLOY_HOME=/home/$DEPLOY_USER
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
   -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10)
 
@@ -284,6 +288,7 @@ hostname h$i
 findmnt -rno TARGET,FSTYPE | awk '\$1 ~ "^/run/" || \$2 == "overlay" || \$2 == "nsfs" {print \$1}' | sort -r |
   while read -r m; do umount -l "\$m" 2>/dev/null || true; done
 mount --bind $LIB/h$i/root /root
+mount --bind $LIB/h$i/deploy $DEPLOY_HOME
 mount --bind $LIB/h$i/tmp /tmp
 mount --bind $RUN $LIB/h$i/.run-rig
 mount -t tmpfs -o mode=0755,size=64m $P-h$i-run /run
@@ -305,6 +310,13 @@ create_host() {
   chmod 1777 "$LIB/h$i/tmp"
   cp "$STATE_DIR/id_ed25519.pub" "$home/.ssh/authorized_keys"
   chmod 0600 "$home/.ssh/authorized_keys"
+  # the deploy user's per-host home, with the rig key (cloud-init's ssh_authorized_keys on a real host)
+  mkdir -p "$LIB/h$i/deploy/.ssh"
+  cp "$STATE_DIR/id_ed25519.pub" "$LIB/h$i/deploy/.ssh/authorized_keys"
+  chown -R "$DEPLOY_USER:$DEPLOY_USER" "$LIB/h$i/deploy"
+  chmod 0750 "$LIB/h$i/deploy"
+  chmod 0700 "$LIB/h$i/deploy/.ssh"
+  chmod 0600 "$LIB/h$i/deploy/.ssh/authorized_keys"
   ssh-keygen -q -t ed25519 -N '' -C "" -f "$LIB/h$i/ssh/ssh_host_ed25519_key"
 
   # network: eth0 on the public bridge, eth1 on the private bridge
@@ -383,6 +395,25 @@ rig_ssh() {
   ssh "${SSH_OPTS[@]}" -i "$STATE_DIR/id_ed25519" "root@$(host_ip "$i")" "$@"
 }
 
+# ensure_deploy_user: the deploy user and the docker group on this machine (shared /etc). Its
+# password is '*' (no password, not locked): the rig's sshd runs without PAM and refuses locked
+# ('!') accounts, where a real host's PAM-enabled sshd accepts cloud-init's lock_passwd user.
+ensure_deploy_user() {
+  getent group docker >/dev/null || groupadd --system docker
+  if ! getent passwd "$DEPLOY_USER" >/dev/null; then
+    useradd --home-dir "$DEPLOY_HOME" --no-create-home --shell /bin/bash --user-group --groups docker --password '*' "$DEPLOY_USER"
+  fi
+  id -nG "$DEPLOY_USER" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$DEPLOY_USER"
+  [[ $(getent shadow "$DEPLOY_USER" | cut -d: -f2) == '*' ]] || usermod -p '*' "$DEPLOY_USER"
+  mkdir -p "$DEPLOY_HOME" # the mount point; each host binds its own home here
+}
+
+deploy_ssh_t() {
+  local secs=$1 i=$2
+  shift 2
+  timeout "$secs" ssh "${SSH_OPTS[@]}" -i "$STATE_DIR/id_ed25519" "$DEPLOY_USER@$(host_ip "$i")" "$@"
+}
+
 # rig_ssh_t SECONDS I CMD: rig_ssh bounded in time
 rig_ssh_t() {
   local secs=$1 i=$2
@@ -396,13 +427,18 @@ verify_host() {
   out=$(rig_ssh "$i" 'echo "$(hostname) $HOME $(docker info --format "{{.DockerRootDir}}")"') ||
     die "h$i: ssh root@$(host_ip "$i") failed (see $LOGS/h$i-sshd.log)"
   [[ $out == "h$i /root $LIB/h$i/docker" ]] || die "h$i: unexpected identity over ssh: '$out'"
+  # shellcheck disable=SC2016  # expanded on the host
+  out=$(deploy_ssh_t 20 "$i" 'echo "$(id -un) $HOME $(docker info --format "{{.DockerRootDir}}")"') ||
+    die "h$i: ssh $DEPLOY_USER@$(host_ip "$i") (docker as $DEPLOY_USER) failed (see $LOGS/h$i-sshd.log)"
+  [[ $out == "$DEPLOY_USER $DEPLOY_HOME $LIB/h$i/docker" ]] || die "h$i: unexpected identity of $DEPLOY_USER over ssh: '$out'"
 }
 
 host_is_healthy() {
   local i=$1
   is_alive "$(cat "$RUN/h$i/docker.pid" 2>/dev/null || true)" dockerd &&
     is_alive "$(cat "$RUN/h$i/sshd.pid" 2>/dev/null || true)" sshd &&
-    rig_ssh_t 10 "$i" true >/dev/null 2>&1
+    rig_ssh_t 10 "$i" true >/dev/null 2>&1 &&
+    deploy_ssh_t 10 "$i" docker version >/dev/null 2>&1
 }
 
 rig_is_healthy() {
@@ -431,9 +467,11 @@ write_rig_json() {
   for ((i = 1; i <= n; i++)); do
     hosts=$(jq -c --arg name "h$i" --arg pub "$(host_ip "$i")" --arg priv "$(priv_ip "$i")" \
       --arg hostKey "$(awk '{print $1" "$2}' "$LIB/h$i/ssh/ssh_host_ed25519_key.pub")" \
-      --arg dockerHost "$(host_sock "$i")" --arg home "$LIB/h$i/root" \
+      --arg dockerHost "$(host_sock "$i")" --arg home "$LIB/h$i/root" --arg deployHome "$LIB/h$i/deploy" \
+      --arg hostKeyFile "$LIB/h$i/ssh/ssh_host_ed25519_key" --arg sshdPidFile "$RUN/h$i/sshd.pid" \
       '. + [{name: $name, publicIp: $pub, privateIp: $priv, sshPort: 22, hostKey: $hostKey,
-             dockerHost: $dockerHost, home: $home}]' <<<"$hosts")
+             dockerHost: $dockerHost, home: $home, deployHome: $deployHome,
+             hostKeyFile: $hostKeyFile, sshdPidFile: $sshdPidFile}]' <<<"$hosts")
   done
   while read -r key; do
     [[ -n $key ]] || continue
@@ -442,7 +480,8 @@ write_rig_json() {
   done < <(image_list)
   jq -n --arg key "$STATE_DIR/id_ed25519" --arg push "$REG_PUSH" --arg pull "$REG_PULL" \
     --arg gw "$GATEWAY" --arg pubCidr "$PUB_PREFIX.0/24" --arg privCidr "$PRIV_PREFIX.0/24" --argjson hosts "$hosts" --argjson images "$images" \
-    '{sshKey: $key, sshUser: "root", gateway: $gw, publicCidr: $pubCidr, privateCidr: $privCidr,
+    --arg deployUser "$DEPLOY_USER" \
+    '{sshKey: $key, sshUser: "root", deployUser: $deployUser, gateway: $gw, publicCidr: $pubCidr, privateCidr: $privCidr,
       registry: {push: $push, pull: $pull}, hosts: $hosts, images: $images}' >"$STATE_DIR/rig.json.tmp"
   mv "$STATE_DIR/rig.json.tmp" "$STATE_DIR/rig.json"
 }
@@ -486,6 +525,7 @@ cmd_up() {
   start_registry
   step "networks $P-pub/$P-priv and registry ($REG_PUSH push, $REG_PULL pull) up"
   ensure_ns_dir
+  ensure_deploy_user
   for ((i = 1; i <= n; i++)); do create_host "$i"; done
   for ((i = 1; i <= n; i++)); do start_host_engine "$i"; done
   for ((i = 1; i <= n; i++)); do
@@ -735,10 +775,18 @@ cmd_reset_host() {
   in_host "$i" sh -c 'set -eu
     find /root -mindepth 1 -maxdepth 1 ! -name .ssh -exec rm -rf {} +
     find /root/.ssh -mindepth 1 -maxdepth 1 ! -name authorized_keys -exec rm -rf {} +
+    find '"$DEPLOY_HOME"' -mindepth 1 -maxdepth 1 ! -name .ssh -exec rm -rf {} +
+    find '"$DEPLOY_HOME"'/.ssh -mindepth 1 -maxdepth 1 ! -name authorized_keys -exec rm -rf {} +
     find /tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} +
     rm -rf /run/cloud-init
     iptables -t filter -F; iptables -t filter -X
     iptables -P INPUT ACCEPT; iptables -P FORWARD ACCEPT; iptables -P OUTPUT ACCEPT'
+  # a host key the e2e harness installed from a program's cloud-init goes back to the rig's own
+  if [[ -f $LIB/h$i/ssh/ssh_host_ed25519_key.rig ]]; then
+    cp "$LIB/h$i/ssh/ssh_host_ed25519_key.rig" "$LIB/h$i/ssh/ssh_host_ed25519_key"
+    cp "$LIB/h$i/ssh/ssh_host_ed25519_key.rig.pub" "$LIB/h$i/ssh/ssh_host_ed25519_key.pub"
+    kill -HUP "$(cat "$RUN/h$i/sshd.pid")"
+  fi
   step "h$i reset (a new machine: empty engine, \$HOME, /tmp; no filter rules)"
 }
 

@@ -11,6 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
+import { generateEd25519 } from "./ssh-keys";
 
 /** How the SDK marks a secret value on the wire (sdk/nodejs/runtime/rpc.ts). */
 export const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -128,6 +129,11 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     if (type === "hcloud:index/server:Server") extra.ipv4Address = `203.0.113.${n}`;
     if (type === "hcloud:index/serverNetwork:ServerNetwork") extra.ip = inputs.ip ?? `10.0.1.${n}`;
     return { id: String(1000 + n), state: { ...inputs, ...extra } };
+  }
+  if (type === "tls:index/privateKey:PrivateKey") {
+    // The tls provider generates the key on create; a real ED25519 pair, so tests can parse it.
+    if (inputs.algorithm !== "ED25519") throw new Error(`mock tls.PrivateKey: only ED25519 is modelled (got ${String(inputs.algorithm)})`);
+    return { id: `${name}-id`, state: { ...inputs, ...generateEd25519() } };
   }
   if (type === "docker:index/image:Image") {
     const repoDigest = inputs.skipPush ? MOCK_DIGESTS.imageId : `${withoutTag(String(inputs.imageName))}@${MOCK_DIGESTS.pushed}`;

@@ -4,8 +4,11 @@
 // engine would receive them.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { parse as parseYaml } from "yaml";
 import { canary, loadStackFile } from "../support/stack-config";
 import { isSecretWire, MOCK_DIGESTS, plainStrings, setupMocks, settle, unwrap, type Recorder, type Registration } from "../support/mocks";
 import { bootGroups, type DeployConfig } from "../../components/config";
@@ -350,6 +353,47 @@ export function stackSuite(stack: string, expect: StackExpectations = {}): void 
       hosts: await Promise.all(Object.values(outputs.hosts).map(async (h) => ({ a: await unwrap(h.address), p: await unwrap(h.privateAddress) }))),
     });
     for (const c of canaries) assert.ok(!resolved.includes(c), "outputs hold a secret");
+  });
+
+  test(`${stack}: every SSH connection pins the host's key; hcloud servers get theirs from cloud-init`, async () => {
+    const connected = regs().filter((r) => r.inputs.connection !== undefined);
+    const remoteHosts = Object.values(config.hosts).filter((h) => h.kind !== "local");
+    if (remoteHosts.length === 0) return assert.equal(connected.length, 0, "a stack of local hosts opens no SSH connection");
+    assert.ok(connected.length > 0, "the stack's remote hosts are reached over SSH");
+    const byAddress = new Map<string, { name: string; kind: string; hostKey: string | undefined }>();
+    for (const [name, h] of Object.entries(outputs.hosts)) byAddress.set(await unwrap(h.address), { name, kind: h.kind, hostKey: await unwrap(h.hostKey) });
+    const seen = new Set<string>();
+    for (const r of connected) {
+      assert.ok(isSecretWire(r.wire.connection), `${r.name}: the connection (private key) is secret`);
+      const conn = r.inputs.connection as Record<string, unknown>;
+      const host = byAddress.get(String(conn.host));
+      assert.ok(host, `${r.name}: connection to ${String(conn.host)}, which is no host of the stack`);
+      assert.match(String(conn.hostKey), /^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/, `${r.name}: connection.hostKey pins an ED25519 key (without it pulumi-command ignores the host key)`);
+      assert.equal(conn.hostKey, host.hostKey, `${r.name}: pins ${host.name}'s key`);
+      seen.add(host.name);
+    }
+    assert.deepEqual([...seen].sort(), remoteHosts.map((h) => h.name).sort(), "every remote host is connected to (and pinned)");
+    for (const h of remoteHosts.filter((x) => x.kind === "ssh")) assert.equal(await unwrap(outputs.hosts[h.name].hostKey), h.ssh?.hostKey, `${h.name}: the configured hostKey`);
+    for (const h of remoteHosts.filter((x) => x.kind === "hcloud")) {
+      const server = byName(`host-${h.name}/server`, "hcloud:index/server:Server");
+      const key = byName(`host-${h.name}/host-key`, "tls:index/privateKey:PrivateKey");
+      assert.equal(key.inputs.algorithm, "ED25519");
+      assert.ok(key.additionalSecretOutputs.includes("privateKeyOpenssh"), "the private half is secret in state");
+      assert.deepEqual(server.replaceWith, [key.urn], "a replaced key replaces the server (only cloud-init installs it)");
+      assert.ok(isSecretWire(server.wire.userData), `${server.name}: userData holds the private host key, so it is secret`);
+      const doc = parseYaml(server.inputs.userData as string) as { ssh_keys: Record<string, string>; ssh_deletekeys: boolean };
+      assert.equal(doc.ssh_deletekeys, true);
+      assert.equal(doc.ssh_keys.ed25519_public, await unwrap(outputs.hosts[h.name].hostKey), "cloud-init installs the key connections pin");
+      const dir = mkdtempSync(join(tmpdir(), "railhead-hostkey-"));
+      writeFileSync(join(dir, "key"), doc.ssh_keys.ed25519_private, { mode: 0o600 });
+      const derived = spawnSync("ssh-keygen", ["-y", "-f", join(dir, "key")], { encoding: "utf8" });
+      rmSync(dir, { recursive: true, force: true });
+      assert.equal(derived.status, 0, `ssh-keygen reads the private host key: ${derived.stderr}`);
+      assert.equal(derived.stdout.trim(), doc.ssh_keys.ed25519_public, "the installed private key is the pinned public key's");
+      for (const r of regs()) {
+        for (const { path, value } of plainStrings(r.wire)) assert.ok(!value.includes(doc.ssh_keys.ed25519_private.split("\n")[1]), `${r.type} ${r.name} input ${path} holds the private host key in the clear`);
+      }
+    }
   });
 
   test(`${stack}: Hetzner servers, addresses and firewall`, async () => {

@@ -1,5 +1,6 @@
 // TEST EQUIPMENT (e2e apply harness): what each supported resource type does to a real local
 // target on create, update and delete. Anything else fails the run by type name.
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import type { ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
 import { buildImage, type ImageInputs } from "./docker";
 import { vmServerStep, vmSpec } from "./vm";
+import { generateEd25519 } from "../../support/ssh-keys";
 
 export type Phase = "create" | "update" | "delete";
 
@@ -74,6 +76,7 @@ export const SUPPORTED_TYPES = [
   "aws:iam/accessKey:AccessKey",
   "aws:iam/userPolicy:UserPolicy",
   "docker:index/image:Image",
+  "tls:index/privateKey:PrivateKey",
 ];
 
 export function isSupported(type: string, custom: boolean): boolean {
@@ -111,6 +114,8 @@ export async function applyStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: R
       return serverNetworkStep(ctx, phase, r, olds, news);
     case "docker:index/image:Image":
       return imageStep(ctx, phase, r, olds, news);
+    case "tls:index/privateKey:PrivateKey":
+      return privateKeyStep(ctx, phase, r, olds, news);
     default:
       if (t.startsWith("aws:")) return awsStep(ctx, phase, r, olds, news);
       if (SUPPORTED_TYPES.includes(t)) return recordStep(ctx, phase, r, olds, news);
@@ -186,6 +191,28 @@ async function commandStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resour
   }
   // The provider trims one trailing newline from stdout and stderr.
   return { id, outputs: { ...news, stdout: res.stdout.replace(/\n$/, ""), stderr: res.stderr.replace(/\n$/, "") } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// tls.PrivateKey (hashicorp/terraform-provider-tls internal/provider/resource_private_key.go):
+// Create generates the key on this machine; Update and Delete do nothing (every input replaces;
+// delete only drops it from state). Only ED25519 is modelled (the one Railhead registers).
+
+function privateKeyStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): ApplyResult {
+  const now = Date.now();
+  if (phase !== "create") {
+    ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", start: now, end: now, ok: true, detail: `tls.PrivateKey ${phase}: no-op (provider semantics)` });
+    return { id: olds?.id ?? r.id ?? "", outputs: phase === "delete" ? {} : { ...(olds?.outputs ?? {}), ...news } };
+  }
+  if (news.algorithm !== "ED25519") throw new StepError(`harness: ${r.name}: tls.PrivateKey algorithm ${String(news.algorithm)} is not modelled (ED25519 only)`);
+  const pair = generateEd25519(typeof news.opensshComment === "string" ? news.opensshComment : "");
+  ctx.action({ urn: r.urn, type: r.type, name: r.name, phase, kind: "record", start: now, end: Date.now(), ok: true, detail: `generated ED25519 ${pair.publicKeyFingerprintSha256}` });
+  const id = createHashHex(pair.publicKeyOpenssh);
+  return { id, outputs: { ...news, id, ...pair } };
+}
+
+function createHashHex(s: string): string {
+  return createHash("sha1").update(s).digest("hex");
 }
 
 // ---------------------------------------------------------------------------------------------

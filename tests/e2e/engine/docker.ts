@@ -9,18 +9,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { spawnCollect } from "./ssh";
-import { loadRigInfo } from "./rig";
+import { loadRigInfo, RIG_JSON } from "./rig";
 
-/** The default rig's registry, or the running rig's own (another RH_RIG_PREFIX/registry port). */
+/** The rig's registry: the default rig's, or the one .rig/rig.json names (a second rig, RH_RIG_PREFIX). */
 const RIG_REGISTRY = {
   test(registry: string): boolean {
     if (/^(127\.0\.0\.1|10\.77\.0\.1):5000$/.test(registry)) return true;
-    try {
-      const r = loadRigInfo();
-      return registry === r.registry.pull || registry === r.registry.push;
-    } catch {
-      return false;
-    }
+    const file = process.env.E2E_RIG_JSON ?? RIG_JSON;
+    if (!existsSync(file)) return false;
+    const r = loadRigInfo(file).registry;
+    return registry === r.push || registry === r.pull;
   },
 };
 

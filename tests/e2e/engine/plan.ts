@@ -31,6 +31,9 @@ export const REPLACE_KEYS: Record<string, string[]> = {
   "hcloud:index/firewallAttachment:FirewallAttachment": ["firewallId"],
   "hcloud:index/networkSubnet:NetworkSubnet": ["networkId", "type", "networkZone", "ipRange", "vswitchId"],
   "hcloud:index/serverNetwork:ServerNetwork": ["serverId", "networkId", "subnetId", "ip"],
+  // tls (hashicorp/terraform-provider-tls internal/provider/resource_private_key.go: RequiresReplace
+  // on every input; Update is a no-op).
+  "tls:index/privateKey:PrivateKey": ["algorithm", "opensshComment", "rsaBits", "ecdsaCurve"],
   // aws (bucket name and the bucket a side resource belongs to).
   "aws:s3/bucket:Bucket": ["bucket", "bucketPrefix", "region"],
   "aws:s3/bucketV2:BucketV2": ["bucket", "bucketPrefix", "region"],

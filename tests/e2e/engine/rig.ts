@@ -2,8 +2,14 @@
 // (written by tests/rig/rig.sh up) and does, over SSH as root with the rig's key, what a cloud
 // API would do to a machine: wipe it (a new or rebuilt server), boot it (cloud-init), filter its
 // public interface (a firewall). Program commands never use this path; they use their own
-// `connection` input.
-import { existsSync, readFileSync } from "node:fs";
+// `connection` input (as the `deploy` user, pinning the host key the program generated).
+//
+// Host keys: a booted server presents the key its user-data's `ssh_keys` carries. The harness
+// writes it into the rig host's sshd HostKey file (rig.json hosts[].hostKeyFile; the rig's own key
+// is kept beside it as `.rig`) and sends sshd SIGHUP (it re-executes and loads the key; open
+// sessions stay). A wiped machine gets the rig's own key back. The harness's own root connections
+// pin whatever key it installed last (read from the key file on this machine).
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { SshClient, spawnCollect, type ExecResult } from "./ssh";
@@ -16,11 +22,18 @@ export interface RigHost {
   hostKey?: string;
   dockerHost?: string;
   home?: string;
+  /** The deploy user's home from the root namespace (`/home/deploy` inside the host). */
+  deployHome?: string;
+  /** The sshd HostKey file (private; `.pub` beside it) and sshd's pid file, from the root namespace. */
+  hostKeyFile?: string;
+  sshdPidFile?: string;
 }
 
 export interface RigInfo {
   sshKey: string;
   sshUser: string;
+  /** The login e2e stacks use (in the docker group on every host; rig.sh creates it). */
+  deployUser?: string;
   gateway: string;
   publicCidr: string;
   privateCidr: string;
@@ -43,6 +56,39 @@ export function rigHost(rig: RigInfo, name: string): RigHost {
   return h;
 }
 
+/** The key a rig host's sshd presents now (`<type> <base64>`): the rig's, or one a boot installed. */
+export function currentHostKey(host: RigHost): string | undefined {
+  if (host.hostKeyFile && existsSync(`${host.hostKeyFile}.pub`)) return readFileSync(`${host.hostKeyFile}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+  return host.hostKey;
+}
+
+function requireKeyFiles(host: RigHost): { keyFile: string; pidFile: string } {
+  if (!host.hostKeyFile || !host.sshdPidFile) throw new Error(`harness: rig.json has no hostKeyFile/sshdPidFile for ${host.name} (a rig from before host-key pinning): run tests/rig/rig.sh up --fresh`);
+  return { keyFile: host.hostKeyFile, pidFile: host.sshdPidFile };
+}
+
+/** Makes the host's sshd present this key pair (the rig's own is kept as `<keyFile>.rig` first). */
+function installHostKey(host: RigHost, privateKey: string, publicKey: string): void {
+  const { keyFile, pidFile } = requireKeyFiles(host);
+  if (!existsSync(`${keyFile}.rig`)) {
+    copyFileSync(keyFile, `${keyFile}.rig`);
+    copyFileSync(`${keyFile}.pub`, `${keyFile}.rig.pub`);
+  }
+  writeFileSync(keyFile, privateKey.endsWith("\n") ? privateKey : `${privateKey}\n`, { mode: 0o600 });
+  writeFileSync(`${keyFile}.pub`, `${publicKey.trim()}\n`, { mode: 0o644 });
+  process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGHUP");
+}
+
+/** Gives a host the rig's own key back (a new machine does not carry a booted server's key). */
+function restoreRigHostKey(host: RigHost): void {
+  const { keyFile, pidFile } = requireKeyFiles(host);
+  if (!existsSync(`${keyFile}.rig`)) return;
+  if (readFileSync(keyFile, "utf8") === readFileSync(`${keyFile}.rig`, "utf8")) return;
+  copyFileSync(`${keyFile}.rig`, keyFile);
+  copyFileSync(`${keyFile}.rig.pub`, `${keyFile}.pub`);
+  process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGHUP");
+}
+
 /** Runs a shell script as root on a rig host (the harness's own access, not the program's). */
 export async function adminRun(rig: RigInfo, host: RigHost, script: string, stdin?: string): Promise<ExecResult> {
   const ssh = new SshClient({
@@ -50,7 +96,7 @@ export async function adminRun(rig: RigInfo, host: RigHost, script: string, stdi
     port: host.sshPort,
     user: rig.sshUser,
     privateKey: readFileSync(rig.sshKey, "utf8"),
-    hostKey: host.hostKey,
+    hostKey: currentHostKey(host),
     dialErrorLimit: 5,
   });
   try {
@@ -67,11 +113,13 @@ async function adminCheck(rig: RigInfo, host: RigHost, what: string, script: str
 }
 
 /**
- * A new machine: no containers, volumes, networks or images; an empty $HOME (except the rig's
- * authorized key, standing in for the key Hetzner installs), /tmp and /run/cloud-init; no
- * firewall. What `rig.sh reset-host` would do (tests/e2e/NEEDS.md item 2).
+ * A new machine: no containers, volumes, networks or images; an empty $HOME for root and the
+ * deploy user (except the rig's authorized key, standing in for the key Hetzner installs), /tmp and
+ * /run/cloud-init; no firewall; the rig's own host key. What `rig.sh reset-host` does.
  */
 export async function wipeHost(rig: RigInfo, host: RigHost): Promise<void> {
+  restoreRigHostKey(host);
+  const deployHome = rig.deployUser ? `/home/${rig.deployUser}` : undefined;
   await adminCheck(
     rig,
     host,
@@ -85,6 +133,7 @@ export async function wipeHost(rig: RigInfo, host: RigHost): Promise<void> {
       'nets=$(docker network ls --filter type=custom -q); if [ -n "$nets" ]; then docker network rm $nets >/dev/null; fi',
       'imgs=$(docker images -aq); if [ -n "$imgs" ]; then docker rmi -f $imgs >/dev/null 2>&1 || true; fi',
       'find "$HOME" -mindepth 1 -maxdepth 1 ! -name .ssh -exec rm -rf {} +',
+      ...(deployHome ? [`if [ -d ${deployHome}/.ssh ]; then find ${deployHome} -mindepth 1 -maxdepth 1 ! -name .ssh -exec rm -rf {} +; fi`] : []),
       "find /tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null || true",
       "rm -rf /run/cloud-init",
       firewallScript(null),
@@ -137,8 +186,18 @@ export async function bootHost(rig: RigInfo, host: RigHost, userData: string | u
   if (userData && userData.startsWith("#cloud-config")) {
     report.schemaErrors = await validateCloudConfig(userData);
     const doc = (parseYaml(userData) ?? {}) as Record<string, unknown>;
+    const keys = (doc.ssh_keys ?? {}) as Record<string, string>;
+    if (keys.ed25519_private && keys.ed25519_public) {
+      // cc_ssh writes the host key in cloud-init's init stage, before sshd starts: first here too.
+      installHostKey(host, keys.ed25519_private, keys.ed25519_public);
+      report.applied.push("ssh_keys ed25519 (the rig host's sshd HostKey; reloaded)");
+    }
     for (const key of Object.keys(doc)) {
-      if (key === "write_files") {
+      if (key === "ssh_keys") {
+        for (const k of Object.keys(keys).filter((x) => !/^ed25519_(private|public)$/.test(x))) report.notApplied.push(`ssh_keys ${k} (the rig's sshd has one HostKey, ed25519)`);
+      } else if (key === "ssh_deletekeys") {
+        report.applied.push("ssh_deletekeys (the rig's sshd loads only its one HostKey file)");
+      } else if (key === "write_files") {
         for (const f of (doc.write_files as Array<{ path: string; content?: string; permissions?: string }>) ?? []) {
           if (/^\/(root|tmp)\//.test(f.path)) {
             const b64 = Buffer.from(f.content ?? "").toString("base64");
@@ -149,12 +208,17 @@ export async function bootHost(rig: RigInfo, host: RigHost, userData: string | u
       } else if (key === "users") {
         for (const u of (doc.users as Array<string | { name: string; ssh_authorized_keys?: string[] }>) ?? []) {
           const name = typeof u === "string" ? u : u.name;
-          if (name === "root" && typeof u !== "string") {
+          const home = name === "root" ? "/root" : name === rig.deployUser ? `/home/${name}` : undefined;
+          if (home && typeof u !== "string") {
+            // The account itself exists on the machine (rig.sh: shared /etc, in the docker group);
+            // its keys go into this host's own home, as cloud-init's ssh_authorized_keys would.
             for (const k of u.ssh_authorized_keys ?? []) {
-              steps.push(`grep -qxF '${k}' /root/.ssh/authorized_keys || echo '${k}' >> /root/.ssh/authorized_keys`);
+              if (/['\n]/.test(k)) throw new Error(`harness: ssh_authorized_keys entry of ${name} holds a quote or newline`);
+              steps.push(`grep -qxF '${k}' ${home}/.ssh/authorized_keys || echo '${k}' >> ${home}/.ssh/authorized_keys`);
             }
-            report.applied.push("users root ssh_authorized_keys");
-          } else report.notApplied.push(`users ${name} (the rig's hosts share /etc/passwd; e2e stacks use ssh.user root)`);
+            if (name !== "root") steps.push(`id -nG ${name} | tr ' ' '\\n' | grep -qx docker || { echo "${name} is not in the docker group (rig.sh up creates it so)" >&2; exit 1; }`);
+            report.applied.push(`users ${name} ssh_authorized_keys (account from rig.sh: shared /etc/passwd)`);
+          } else report.notApplied.push(`users ${name} (the rig's hosts share /etc/passwd; only root and ${rig.deployUser ?? "the deploy user"} exist)`);
         }
       } else if (key === "packages") {
         report.notApplied.push(`packages ${JSON.stringify(doc.packages)} (already on the rig host: docker, bash, curl)`);

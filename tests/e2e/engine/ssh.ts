@@ -2,6 +2,19 @@
 // pulumi-command `connection` (host, port, user, privateKey, hostKey, dialErrorLimit, perDialTimeout).
 // The command string goes to sshd as an exec request, exactly like Go's `session.Run(cmd)` in
 // pulumi-command (sshd runs it with the user's shell `-c`).
+//
+// Host keys, as pulumi/pulumi-command provider/pkg/provider/remote/connection.go SSHConfig() and
+// Dial() do it (the `hostKey` input, pulumi-command #794):
+// - `hostKey` set: parsed with ssh.ParseAuthorizedKey (`<type> <base64> [comment]`); a value that
+//   does not parse fails the step before any dial ("failed to parse host key"). The client then
+//   accepts only that key (ssh.FixedHostKey) and offers only its type (HostKeyAlgorithms =
+//   [publicKey.Type()]). Here: a known_hosts file holding only that key, StrictHostKeyChecking=yes,
+//   HostKeyAlgorithms=<type>. A server presenting another key fails the SSH handshake, before user
+//   authentication, so no session is opened and no command or stdin is ever sent.
+// - A handshake failure is a dial error like a refused connection: dialWithRetry retries it up to
+//   dialErrorLimit (then "after N failed attempts: ..."), so a pinned server that is still booting
+//   with another key is waited for, as the provider does.
+// - `hostKey` unset: ssh.InsecureIgnoreHostKey(), any key is accepted (StrictHostKeyChecking=no).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,20 +43,48 @@ export interface ExecResult {
 /** The longest the harness keeps dialing with dialErrorLimit -1 (the provider would try forever). */
 const UNLIMITED_DIAL_CAP_MS = 180_000;
 
+/** Key types whose OpenSSH host key algorithm is the type name itself (ssh-rsa is not: rsa-sha2-*). */
+const HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
+
+/**
+ * `hostKey` as ssh.ParseAuthorizedKey reads it: `<type> <base64 blob> [comment]`, the blob starting
+ * with the same type name. Returns the type and the canonical `<type> <base64>`; throws the
+ * provider's "failed to parse host key" otherwise. Authorized-keys options before the type (which
+ * ParseAuthorizedKey skips) and RSA keys are refused as not modelled.
+ */
+export function parseHostKey(hostKey: string): { type: string; line: string } {
+  const fail = (why: string) => new Error(`failed to parse host key: ${why} (expected "ssh-ed25519 AAAA...", e.g. from ssh-keyscan -t ed25519 HOST)`);
+  const words = hostKey.trim().split(/\s+/);
+  if (words.length < 2) throw fail("no key data");
+  const [type, b64] = words;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw fail("key data is not base64");
+  const blob = Buffer.from(b64, "base64");
+  const len = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  if (len < 0 || 4 + len > blob.length || blob.subarray(4, 4 + len).toString() !== type) throw fail(`key data is not a ${type} key`);
+  if (!HOST_KEY_TYPES.includes(type)) throw new Error(`harness: host key type ${type} is not modelled (${HOST_KEY_TYPES.join(", ")})`);
+  return { type, line: `${type} ${b64}` };
+}
+
 export class SshClient {
   private readonly dir: string;
   private readonly keyFile: string;
   private readonly knownHosts: string;
+  private readonly hostKeyType?: string;
 
   constructor(private readonly conn: Connection) {
     if (conn.proxy) throw new Error("harness: connection.proxy (bastion) is not supported");
     if (conn.password && !conn.privateKey) throw new Error("harness: password authentication is not supported; use privateKey");
     if (!conn.privateKey) throw new Error(`harness: connection to ${conn.host} has no privateKey (the harness has no agent)`);
+    // SSHConfig() parses hostKey before Dial: a bad value fails without touching the network.
+    const pinned = conn.hostKey !== undefined ? parseHostKey(conn.hostKey) : undefined;
     this.dir = mkdtempSync(join(tmpdir(), "railhead-e2e-ssh-"));
     this.keyFile = join(this.dir, "key");
     writeFileSync(this.keyFile, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
     this.knownHosts = join(this.dir, "known_hosts");
-    if (conn.hostKey) writeFileSync(this.knownHosts, `[${conn.host}]:${conn.port ?? 22} ${conn.hostKey.trim()}\n${conn.host} ${conn.hostKey.trim()}\n`);
+    if (pinned) {
+      this.hostKeyType = pinned.type;
+      writeFileSync(this.knownHosts, `[${conn.host}]:${conn.port ?? 22} ${pinned.line}\n${conn.host} ${pinned.line}\n`);
+    }
   }
 
   close(): void {
@@ -59,9 +100,14 @@ export class SshClient {
       "-o", "BatchMode=yes",
       "-o", "IdentitiesOnly=yes",
       "-o", "LogLevel=ERROR",
-      // Without hostKey the provider uses ssh.InsecureIgnoreHostKey (#794); with it, it pins.
-      "-o", c.hostKey ? "StrictHostKeyChecking=yes" : "StrictHostKeyChecking=no",
-      "-o", `UserKnownHostsFile=${c.hostKey ? this.knownHosts : "/dev/null"}`,
+      // Without hostKey the provider uses ssh.InsecureIgnoreHostKey (#794); with it, ssh.FixedHostKey
+      // and HostKeyAlgorithms [type] (see the header). Only this known_hosts file counts.
+      "-o", this.hostKeyType ? "StrictHostKeyChecking=yes" : "StrictHostKeyChecking=no",
+      "-o", `UserKnownHostsFile=${this.hostKeyType ? this.knownHosts : "/dev/null"}`,
+      "-o", "GlobalKnownHostsFile=/dev/null",
+      "-o", "CheckHostIP=no",
+      "-o", "UpdateHostKeys=no",
+      ...(this.hostKeyType ? ["-o", `HostKeyAlgorithms=${this.hostKeyType}`] : []),
       ...(timeout > 0 ? ["-o", `ConnectTimeout=${timeout}`] : []),
       "-o", "ServerAliveInterval=10",
     ];
@@ -102,8 +148,9 @@ function sftpQuote(p: string): string {
   return `"${p.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
-function isDialError(stderr: string): boolean {
-  return /Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|Could not resolve|Operation timed out/i.test(stderr);
+/** A failed dial or SSH handshake (a host key mismatch included: ssh.Dial fails, dialWithRetry retries). */
+export function isDialError(stderr: string): boolean {
+  return /Host key verification failed|no matching host key type|Connection refused|Connection timed out|No route to host|Network is unreachable|Connection closed by|Connection reset|kex_exchange_identification|Could not resolve|Operation timed out/i.test(stderr);
 }
 
 export function sleep(ms: number): Promise<void> {

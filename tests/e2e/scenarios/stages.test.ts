@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { scenario } from "../summary";
-import { containerIds, containers, e2eStack, harness, hcloudHost, IMAGE, ip, mustSucceed, served, slot, up } from "../support";
+import { containerIds, containers, deployUser, e2eStack, harness, hcloudHost, hostKey, IMAGE, ip, mustSucceed, served, slot, up } from "../support";
 
 const [H1, H2, H3] = [slot(0), slot(1), slot(2)];
 
@@ -14,8 +14,15 @@ test("staging and production from the same program, isolated", { concurrency: fa
   await scenario("staging + production stacks, isolated", async () => {
     harness.forget("e2e-staging");
     harness.forget("e2e-production");
-    mustSucceed(await up(staging("v1")));
+    const first = await up(staging("v1"));
+    mustSucceed(first);
     mustSucceed(await up(production("v1")));
+    // The server's host key came from the program (tls.PrivateKey -> cloud-init ssh_keys); the rig
+    // host presents it and every command pinned it, logged in as the deploy user.
+    const generated = harness.state("e2e-staging").resources.find((x) => x.type === "tls:index/privateKey:PrivateKey");
+    assert.equal(hostKey(H1), String(generated?.outputs.publicKeyOpenssh).trim(), "the booted server presents the generated key");
+    const logins = first.actions.filter((a) => a.kind === "command" && a.target !== "local").map((a) => a.target?.split("@")[0]);
+    assert.ok(logins.length > 0 && logins.every((u) => u === deployUser()), `staging's commands log in as ${deployUser()}: ${[...new Set(logins)].join(", ")}`);
     assert.equal(await served(ip(H1)), "v1");
     assert.equal(await served(ip(H2)), "v1");
     assert.equal(await served(ip(H3)), "v1");

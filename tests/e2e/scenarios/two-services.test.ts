@@ -4,12 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { scenario } from "../summary";
-import { e2eStack, harness, IMAGE, ip, Load, mustSucceed, rig, served, slot, up, containers } from "../support";
+import { e2eStack, harness, hostKey, IMAGE, ip, Load, mustSucceed, rig, served, slot, up, containers } from "../support";
 
 const [H1, H2] = [slot(0), slot(1)];
 import { rigHost, wipeHost } from "../engine/rig";
 
-const svc = (name: "alpha" | "beta", tag: string) => e2eStack(`e2e-${name}`, {}, { image: IMAGE(tag), hosts: { a: { ssh: { address: ip(H1) } }, b: { ssh: { address: ip(H2) } } }, servers: { web: ["a", "b"] } }, `e2e-${name}.yaml`);
+const svc = (name: "alpha" | "beta", tag: string) => e2eStack(`e2e-${name}`, {}, { image: IMAGE(tag), hosts: { a: { ssh: { address: ip(H1), hostKey: hostKey(H1) } }, b: { ssh: { address: ip(H2), hostKey: hostKey(H2) } } }, servers: { web: ["a", "b"] } }, `e2e-${name}.yaml`);
 
 test("two services on the same hosts, routed by domain; removing one keeps the other", { concurrency: false }, async () => {
   await scenario("two services by domain; remove one", async () => {

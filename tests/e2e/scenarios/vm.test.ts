@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { scenario, skipped } from "../summary";
-import { e2eStack, httpRequest, IMAGE, mustSucceed, rig, served } from "../support";
+import { httpRequest, IMAGE, mustSucceed, rig, served } from "../support";
 import { Harness, REPO, type StackSpec, type UpResult } from "../harness";
 import { consoleHostKey, destroyAllVms, IMAGE_SCRIPT, vmImage, vmRun, vmSpec, type VmSpec } from "../engine/vm";
 import { spawnCollect } from "../engine/ssh";
@@ -28,6 +28,8 @@ const harness = new Harness({ timeoutMs: 2_400_000 });
 async function up(spec: StackSpec): Promise<UpResult> {
   const r = await harness.up(spec);
   process.stdout.write(`# up ${spec.stack}: ${r.ok ? "ok" : "FAILED"} in ${r.seconds.toFixed(1)} s, ${r.executed} actions\n`);
+  const asRoot = r.actions.filter((a) => a.kind === "command" && a.target?.startsWith("root@"));
+  assert.deepEqual(asRoot.map((a) => a.name), [], "no command logs in as root");
   return r;
 }
 const NAMES = ["vm: image + boot + first deploy (deploy user, pinned host key)", "vm: redeploy v2", "vm: replaced server (changed cloud-init) restores SQLite"];
@@ -87,11 +89,12 @@ test("e2e-vm: Railhead's cloud-init on a real VM, deploy, redeploy, replaced ser
   const keyA: KeyPair = { privateKey: readFileSync(rig().sshKey, "utf8"), publicKey: readFileSync(`${rig().sshKey}.pub`, "utf8").trim() };
   const keyB = await newKeyPair(dir, "rotated");
   const reg = rig().registry.pull;
-  const stack = (tag: string, key: KeyPair, osImage = "ubuntu-24.04"): StackSpec => {
-    const s = e2eStack(
-      STACK,
-      { "st-1": `vm:${VM}` },
-      {
+  const stack = (tag: string, key: KeyPair, osImage = "ubuntu-24.04"): StackSpec => ({
+    stack: STACK,
+    file: join(REPO, "tests", "e2e", "stacks", "e2e-vm.yaml"),
+    hostMap: { "st-1": `vm:${VM}` },
+    secrets: { SSH_PRIVATE_KEY: key.privateKey.trim() },
+    config: {
         image: IMAGE(tag),
         hosts: { "st-1": { hcloud: { serverType: "cx23", location: "fsn1", image: osImage } } },
         ssh: { user: "deploy", privateKey: ["SSH_PRIVATE_KEY"], publicKey: key.publicKey },
@@ -103,11 +106,8 @@ test("e2e-vm: Railhead's cloud-init on a real VM, deploy, redeploy, replaced ser
           replica: { type: "s3", bucket: BUCKET, createBucket: false, region: "us-east-1", endpoint: `http://${S3_GUEST_IP}:${s3Port}`, forcePathStyle: true, accessKeyId: ["LS_KEY_ID"], secretAccessKey: ["LS_SECRET"] },
           syncInterval: "1s",
         },
-      },
-      "e2e-vm.yaml",
-    );
-    return { ...s, secrets: { ...s.secrets, SSH_PRIVATE_KEY: key.privateKey.trim() } };
-  };
+    },
+  });
   const address = spec.address;
   const count = async () => {
     const r = await httpRequest("GET", address, "/sqlite/count");
@@ -120,13 +120,19 @@ test("e2e-vm: Railhead's cloud-init on a real VM, deploy, redeploy, replaced ser
     if (r.code !== 0) throw new Error(`in VM as deploy: ${script} -> exit ${r.code}\n${r.combined}`);
     return r.stdout;
   };
+  /** The host key the program generated (tls.PrivateKey in state): what every connection pins. */
+  const programHostKey = () => {
+    const k = harness.state(STACK).resources.find((x) => x.type === "tls:index/privateKey:PrivateKey");
+    assert.ok(k, "the host key is in state");
+    return { privateKey: String(k.outputs.privateKeyOpenssh), publicKey: String(k.outputs.publicKeyOpenssh).trim() };
+  };
   /** The seed holds exactly the server's userData input, which is what the program renders. */
   const checkSeed = (key: KeyPair) => {
     const server = harness.state(STACK).resources.find((x) => x.type === "hcloud:index/server:Server");
     assert.ok(server, "the server is in state");
     const seed = readFileSync(join(spec.dir, "seed", "user-data"), "utf8");
     assert.equal(seed, server.inputs.userData, "the NoCloud seed holds the server's userData input");
-    assert.equal(seed, renderCloudInit({ user: "deploy", publicKey: key.publicKey }), "and that is what components/cloud-init.ts renders");
+    assert.equal(seed, renderCloudInit({ user: "deploy", publicKey: key.publicKey, hostKey: programHostKey() }), "and that is what components/cloud-init.ts renders");
   };
   harness.forget(STACK);
   await destroyAllVms(rig());
@@ -151,8 +157,11 @@ test("e2e-vm: Railhead's cloud-init on a real VM, deploy, redeploy, replaced ser
       checkSeed(keyA);
 
       assert.equal(await served(address), "v1");
-      // The host key, pinned: read from the guest's console (cloud-init prints the keys it made).
-      hostKey = await consoleHostKey(spec, 10_000);
+      // The host key the program generated and pins; the guest's console (cloud-init prints the
+      // keys it installed) shows the same one.
+      hostKey = programHostKey().publicKey;
+      assert.equal(await consoleHostKey(spec, 10_000), hostKey, "the guest presents the program's host key");
+      assert.ok(r.actions.filter((a) => a.kind === "command" && a.target?.includes(address)).length > 0, "commands ran on the VM");
       const who = await asDeploy("id -un; id -Gn; cloud-init status; docker ps --format '{{.Names}}' | sort; cat /etc/os-release | grep ^VERSION_CODENAME");
       assert.match(who, /^deploy\n/, who);
       assert.match(who, /\bdocker\b/, "deploy is in the docker group");
@@ -209,8 +218,8 @@ test("e2e-vm: Railhead's cloud-init on a real VM, deploy, redeploy, replaced ser
       figure("replace server + restore (up)", r.seconds);
       assert.ok(r.steps.some((s) => s.name === "host-st-1/server" && s.op === "replace"), "st-1's server was replaced");
       checkSeed(keyB);
-      hostKey = await consoleHostKey(spec, 10_000);
-      assert.notEqual(hostKey, oldHostKey, "the new machine has new host keys");
+      assert.equal(programHostKey().publicKey, oldHostKey, "the host key belongs to the host: the same after a rebuild");
+      assert.equal(await consoleHostKey(spec, 10_000), hostKey, "the new machine presents it (installed by its cloud-init)");
       assert.match(await asDeploy("id -un", keyB), /^deploy$/m, "the rotated key logs in");
       const old = await vmRun(spec, { user: "deploy", privateKey: keyA.privateKey, hostKey }, "true");
       assert.equal(old.code, 255, "the old key is not on the new machine");
