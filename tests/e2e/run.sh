@@ -71,6 +71,10 @@ if ((harness_ok && ${#files[@]} > 0)); then
 fi
 if ((harness_ok && ${#vm_files[@]} > 0)); then
   E2E_SUMMARY=$summary timeout 1800 node --import tsx --test --test-reporter=spec "${vm_files[@]}" || rc=$?
+  # A scenario killed by the timeout does not run its clean-up: stop what it left (pid files).
+  for pidfile in tmp/e2e/vm/*/qemu.pid; do
+    if [[ -f $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  done
 fi
 # The local stack: after the rig scenarios (never at the same time as another e2e scenario), under
 # the lock for this machine's port 8080 and `demo-*` containers (another checkout's e2e run).
