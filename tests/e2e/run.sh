@@ -7,6 +7,8 @@
 # state dir) instead of running `rig.sh up` here, which would rebuild a rig whose rig.json it lacks.
 # scenarios/local-stack.test.ts uses no rig host (this machine's engine and port 8080, and the rig's
 # registry for images): it runs after the rig scenarios under its own lock, /run/rh-local-stack.lock.
+# scenarios/vm.test.ts boots QEMU guests (no rig host; the rig's registry): it runs on its own after
+# the rig scenarios, with its own time limit (a first VM image build on a fresh machine included).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -32,19 +34,26 @@ if [[ ! -e node_modules/fauxqs/dist/app.js && ! -e tmp/data-deps/node_modules/fa
 fi
 
 LOCAL=tests/e2e/scenarios/local-stack.test.ts
+VM=tests/e2e/scenarios/vm.test.ts
 files=()
 local_files=()
+vm_files=()
 if [[ -n ${E2E_ONLY:-} ]]; then
-  if [[ tests/e2e/scenarios/${E2E_ONLY}.test.ts == "$LOCAL" ]]; then local_files=("$LOCAL"); else files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts"); fi
+  case tests/e2e/scenarios/${E2E_ONLY}.test.ts in
+    "$LOCAL") local_files=("$LOCAL") ;;
+    "$VM") vm_files=("$VM") ;;
+    *) files=("tests/e2e/scenarios/${E2E_ONLY}.test.ts") ;;
+  esac
 else
   for f in tests/e2e/scenarios/*.test.ts; do
-    [[ $f == */harness-semantics.test.ts || $f == "$LOCAL" ]] || files+=("$f")
+    [[ $f == */harness-semantics.test.ts || $f == "$LOCAL" || $f == "$VM" ]] || files+=("$f")
   done
   local_files=("$LOCAL")
+  vm_files=("$VM")
 fi
 
 # The rig is shared with the other real-host suites: hold the rig's tests lock while e2e uses it.
-if [[ -z ${E2E_ONLY:-} || ${#files[@]} -gt 0 ]]; then
+if [[ -z ${E2E_ONLY:-} || ${#files[@]} -gt 0 || ${#vm_files[@]} -gt 0 ]]; then
   tests_lock=/run/${RH_RIG_PREFIX:-rh}-rig.tests.lock # per rig: a second rig (RH_RIG_PREFIX) runs beside the first
   exec 8>"$tests_lock"
   flock -w 1800 8 || { echo "e2e: another suite holds $tests_lock" >&2; exit 1; }
@@ -59,6 +68,13 @@ fi
 harness_ok=$((rc == 0))
 if ((harness_ok && ${#files[@]} > 0)); then
   E2E_SUMMARY=$summary timeout 1200 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
+fi
+if ((harness_ok && ${#vm_files[@]} > 0)); then
+  E2E_SUMMARY=$summary timeout 1800 node --import tsx --test --test-reporter=spec "${vm_files[@]}" || rc=$?
+  # A scenario killed by the timeout does not run its clean-up: stop what it left (pid files).
+  for pidfile in tmp/e2e/vm/*/qemu.pid; do
+    if [[ -f $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  done
 fi
 # The local stack: after the rig scenarios (never at the same time as another e2e scenario), under
 # the lock for this machine's port 8080 and `demo-*` containers (another checkout's e2e run).

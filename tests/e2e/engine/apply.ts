@@ -10,6 +10,7 @@ import { isPlainAsset, type PlainAsset } from "./values";
 import type { CloudState, ResourceState } from "./state";
 import { s3Request, s3Target, versioningXml } from "./s3";
 import { buildImage, type ImageInputs } from "./docker";
+import { vmServerStep, vmSpec } from "./vm";
 import { generateEd25519 } from "../../support/ssh-keys";
 
 export type Phase = "create" | "update" | "delete";
@@ -331,6 +332,8 @@ async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resourc
     const res = recordStep(ctx, phase, r, olds, news);
     return phase === "create" ? { ...res, id: String(50_000 + ctx.nextSerial()), outputs: { ...res.outputs, status: "running" } } : res;
   }
+  const vm = vmSpec(ctx.rig, ctx.hostMap[configHostFor(ctx, r.name, inputs)]); // host map `vm:<name>`: engine/vm.ts
+  if (vm) return vmServerStep(ctx, vm, phase, r, olds, news);
   const { rig, host } = rigFor(ctx, r.name, inputs);
   const start = Date.now();
   if (phase === "delete") {
@@ -363,8 +366,10 @@ async function serverStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: Resourc
 
 async function primaryIpStep(ctx: ApplyContext, phase: Phase, r: Ref, olds: ResourceState | undefined, news: Inputs): Promise<ApplyResult> {
   if (phase === "delete") return recordStep(ctx, phase, r, olds, news);
-  const { host } = rigFor(ctx, r.name, news);
+  const vm = vmSpec(ctx.rig, ctx.hostMap[configHostFor(ctx, r.name, news)]);
   const res = recordStep(ctx, phase, r, olds, news);
+  if (vm) return { ...res, outputs: { ...res.outputs, ipAddress: vm.address }, target: { vm: vm.name } };
+  const { host } = rigFor(ctx, r.name, news);
   return { ...res, outputs: { ...res.outputs, ipAddress: host.publicIp }, target: { rigHost: host.name } };
 }
 
