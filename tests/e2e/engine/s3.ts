@@ -22,7 +22,9 @@ export function s3Target(providerInputs: Record<string, unknown> | undefined): S
   const url = eps?.find((e) => e.s3)?.s3;
   if (!url) return undefined;
   const endpoint = new URL(url);
-  if (!ALLOWED_HOST.test(endpoint.hostname)) throw new Error(`harness: S3 endpoint ${url} is not loopback or a rig address; the harness only talks to local targets`);
+  // A second rig (RH_RIG_PUBLIC, as tests/rig/rig.sh takes it) has its own gateway at .1.
+  const secondRigGateway = process.env.RH_RIG_PUBLIC && /^10\.\d+\.\d+$/.test(process.env.RH_RIG_PUBLIC) ? `${process.env.RH_RIG_PUBLIC}.1` : undefined;
+  if (!ALLOWED_HOST.test(endpoint.hostname) && endpoint.hostname !== secondRigGateway) throw new Error(`harness: S3 endpoint ${url} is not loopback or a rig address; the harness only talks to local targets`);
   return {
     endpoint,
     region: String(providerInputs.region ?? "us-east-1"),
