@@ -63,11 +63,11 @@ rc=0
 # The harness's own self-test first, on its own (node's runner orders files itself): if the
 # equipment is wrong, nothing after it means anything.
 if [[ -z ${E2E_ONLY:-} ]]; then
-  E2E_SUMMARY=$summary timeout 300 node --import tsx --test --test-reporter=spec tests/e2e/scenarios/harness-semantics.test.ts || rc=$?
+  E2E_SUMMARY=$summary timeout 900 node --import tsx --test --test-reporter=spec tests/e2e/scenarios/harness-semantics.test.ts || rc=$?
 fi
 harness_ok=$((rc == 0))
 if ((harness_ok && ${#files[@]} > 0)); then
-  E2E_SUMMARY=$summary timeout 1200 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
+  E2E_SUMMARY=$summary timeout 2400 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
 fi
 if ((harness_ok && ${#vm_files[@]} > 0)); then
   E2E_SUMMARY=$summary timeout 1800 node --import tsx --test --test-reporter=spec "${vm_files[@]}" || rc=$?

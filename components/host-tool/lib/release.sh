@@ -601,6 +601,7 @@ cmd_migrate() {
     --env "RAILHEAD_SERVICE=$service" --env "RAILHEAD_ROLE=migrate" --env "RAILHEAD_VERSION=$version" \
     "${labels[@]}" "${logs[@]}" "${volume_args[@]}" "${option_args[@]}" "$image" "${words[@]}" </dev/null || rc=$?
   rm -f "$env_file"
+  migrate_wait_removed "$name"
   rh_audit "$service" migrate "$version" "$([[ $rc == 0 ]] && echo ok || echo "failed:exit-$rc")" "$(rh_seconds_between "$started" "$(rh_now_us)")"
   if ((rc != 0)); then
     printf '[railhead] %s ERROR migrate: %s exited with status %s. Next: read its output above (%ss)\n' \
@@ -608,6 +609,18 @@ cmd_migrate() {
     exit "$rc"
   fi
   rh_log migrate "'${words[*]}' succeeded"
+}
+
+# `docker run --rm` can return while the engine is still removing the container (seen on the rig:
+# the one-off was listed for a moment after the CLI returned). The one-off must be gone when
+# migrate returns, so wait for it (bounded), then remove it outright.
+migrate_wait_removed() { # name
+  local i
+  for ((i = 0; i < 100; i++)); do
+    docker container inspect "$1" >/dev/null 2>&1 || return 0
+    sleep 0.05
+  done
+  docker rm -f "$1" >/dev/null 2>&1 || true
 }
 
 # ---------------------------------------------------------------- audit, containers
