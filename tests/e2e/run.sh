@@ -70,7 +70,7 @@ if ((harness_ok && ${#files[@]} > 0)); then
   E2E_SUMMARY=$summary timeout 2400 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || rc=$?
 fi
 if ((harness_ok && ${#vm_files[@]} > 0)); then
-  E2E_SUMMARY=$summary timeout 1800 node --import tsx --test --test-reporter=spec "${vm_files[@]}" || rc=$?
+  E2E_SUMMARY=$summary timeout 3000 node --import tsx --test --test-reporter=spec "${vm_files[@]}" || rc=$?
   # A scenario killed by the timeout does not run its clean-up: stop what it left (pid files).
   for pidfile in tmp/e2e/vm/*/qemu.pid; do
     if [[ -f $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
