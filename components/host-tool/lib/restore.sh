@@ -95,6 +95,19 @@ rs_on_exit() {
   exit "$((rc == 0 ? 1 : rc))"
 }
 
+# The end of a restore that went through: maintenance off (when the restore turned it on), the
+# last step timed, the work dir removed, and the undo trap disarmed.
+rs_finish() { # service work-dir
+  if [[ $RS_MAINT_ON == 1 ]]; then
+    rs_step "maintenance off"
+    rs_run rs_maintenance_off "$1"
+  fi
+  rs_step_done
+  rm -rf "$2"
+  RS_OK=1
+  trap - EXIT
+}
+
 # Runs a step body in a subshell, so an rh_fail inside it ends only the step (the trap undoes).
 rs_run() { # fn args...
   if ! ("$@"); then exit 1; fi
@@ -318,14 +331,7 @@ restore_sqlite() {
   dp_container_running "$repl" || { rh_print_container_logs "$repl" 30; rh_fail "$RS_WHAT" "the replicator exited after the swap" "read its log above"; }
   for c in "${users[@]}"; do rs_run rs_start_role "$service" "$c"; done
 
-  if [[ $RS_MAINT_ON == 1 ]]; then
-    rs_step "maintenance off"
-    rs_run rs_maintenance_off "$service"
-  fi
-  rs_step_done
-  rm -rf "$work"
-  RS_OK=1
-  trap - EXIT
+  rs_finish "$service" "$work"
   rh_log "$RS_WHAT" "restored $base as of ${timestamp:-the newest replicated write}; the replaced file is $storage/$kept in volume $volume"
 }
 
@@ -506,14 +512,7 @@ restore_postgres() {
   rs_pg_swap "$container" "$db" "$new" "$old"
   RS_UNDO=("${RS_UNDO[@]/rs_pg_drop*/}") # the restored database is live now: never drop it
 
-  if [[ $RS_MAINT_ON == 1 ]]; then
-    rs_step "maintenance off"
-    rs_run rs_maintenance_off "$service"
-  fi
-  rs_step_done
-  rm -rf "$work"
-  RS_OK=1
-  trap - EXIT
+  rs_finish "$service" "$work"
   rh_log "$RS_WHAT" "restored $chosen into $db; the database it replaced is kept as $old (drop it when done: DROP DATABASE \"$old\"); the safety dump is under $where/$safety_prefix"
 }
 
